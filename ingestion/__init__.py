@@ -1,0 +1,1 @@
+"""ingestion package (see ../shared/spec/architecture.md)."""

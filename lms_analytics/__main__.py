@@ -1,0 +1,3 @@
+from lms_analytics.cli import run
+
+run()

@@ -1,0 +1,47 @@
+"""The `lms-analytics` command: one entry point for the stack, the gateway and the pipelines."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+import typer
+from rich.console import Console
+
+from lms_analytics.clickhouse_gateway.cli import clickhouse_gateway
+from lms_analytics.errors import LmsAnalyticsError
+from lms_analytics.stack.cli import stack_app
+
+app = typer.Typer(
+    name="lms-analytics",
+    help="LMS Analytics: local stack, ingestion, dbt builds and reports.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(stack_app, name="stack")
+app.command("clickhouse-gateway")(clickhouse_gateway)
+
+err_console = Console(stderr=True)
+
+
+@app.callback()
+def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+def run() -> None:
+    """Console entry point: user-facing errors become one line and a non-zero exit."""
+    try:
+        result = app(standalone_mode=False, prog_name="lms-analytics")
+    except LmsAnalyticsError as error:
+        err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        raise SystemExit(1) from None
+    except click.ClickException as error:
+        error.show()
+        raise SystemExit(error.exit_code) from None
+    except click.exceptions.Abort:
+        raise SystemExit(130) from None
+    raise SystemExit(result if isinstance(result, int) else 0)

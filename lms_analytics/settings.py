@@ -1,0 +1,118 @@
+"""All configuration, read once from `LMS_ANALYTICS_*` environment variables.
+
+Every default points at the embedded local stack. Setting a server's URL (`POSTGRES_URL`,
+`KAFKA_BOOTSTRAP_SERVERS`, `CLICKHOUSE_URL`) marks that server as external: the local stack then
+does not start it and every client talks to the given address instead.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOOPBACK = "127.0.0.1"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LMS_ANALYTICS_", extra="ignore", frozen=True)
+
+    home: Path = Field(
+        default=Path(".lms-analytics"),
+        description="Folder holding the local stack's data, logs and run state.",
+    )
+    bind_host: str = Field(default=LOOPBACK, description="Address the local servers listen on.")
+
+    # PostgreSQL: report metadata and Dagster's instance storage.
+    postgres_url: str | None = Field(default=None, description="External PostgreSQL URL.")
+    postgres_port: int = 15432
+    postgres_database: str = "lms_analytics"
+
+    # Kafka protocol broker.
+    kafka_bootstrap_servers: str | None = Field(default=None, description="External Kafka.")
+    kafka_port: int = 19092
+    kafka_topic_prefix: str = ""
+
+    # ClickHouse over its HTTP interface (the local gateway, or a real server).
+    clickhouse_url: str | None = Field(default=None, description="External ClickHouse HTTP URL.")
+    clickhouse_port: int = 18123
+    clickhouse_user: str = "default"
+    clickhouse_password: str = ""
+
+    # Outgoing mail for report delivery.
+    smtp_host: str = LOOPBACK
+    smtp_port: int = 10025
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_sender: str = "reports@lms-analytics.local"
+
+    # How long `stack up` waits for each server to become healthy.
+    startup_timeout_seconds: float = 60.0
+    shutdown_timeout_seconds: float = 15.0
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, home: Path) -> Path:
+        return home.expanduser().resolve()
+
+    # --- where each server is -------------------------------------------------------------
+
+    @property
+    def postgres_is_external(self) -> bool:
+        return self.postgres_url is not None
+
+    @property
+    def kafka_is_external(self) -> bool:
+        return self.kafka_bootstrap_servers is not None
+
+    @property
+    def clickhouse_is_external(self) -> bool:
+        return self.clickhouse_url is not None
+
+    @cached_property
+    def postgres_dsn(self) -> str:
+        if self.postgres_url is not None:
+            return self.postgres_url
+        return (
+            f"postgresql://postgres@{self.bind_host}:{self.postgres_port}/{self.postgres_database}"
+        )
+
+    @cached_property
+    def kafka_bootstrap(self) -> str:
+        return self.kafka_bootstrap_servers or f"{self.bind_host}:{self.kafka_port}"
+
+    @cached_property
+    def clickhouse_http_url(self) -> str:
+        return self.clickhouse_url or f"http://{self.bind_host}:{self.clickhouse_port}"
+
+    def clickhouse_client_kwargs(self) -> dict[str, object]:
+        """Keyword arguments for `clickhouse_connect.get_client`."""
+        parts = urlsplit(self.clickhouse_http_url)
+        return {
+            "host": parts.hostname,
+            "port": parts.port or (8443 if parts.scheme == "https" else 8123),
+            "secure": parts.scheme == "https",
+            "username": self.clickhouse_user,
+            "password": self.clickhouse_password,
+        }
+
+    # --- the local stack's folders ----------------------------------------------------------
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+
+def get_settings() -> Settings:
+    return Settings()

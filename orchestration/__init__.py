@@ -1,0 +1,1 @@
+"""orchestration package (see ../shared/spec/architecture.md)."""

@@ -1,0 +1,1 @@
+"""report_service package (see ../shared/spec/architecture.md)."""
