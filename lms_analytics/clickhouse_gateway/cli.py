@@ -61,7 +61,11 @@ def clickhouse_gateway(
     app = create_app(engine, credentials)
     log.info(
         "ClickHouse gateway %s (engine %s) listening on http://%s:%d, data in %s",
-        os.getpid(), engine.version, host, port, data,
+        os.getpid(),
+        engine.version,
+        host,
+        port,
+        data,
     )
     config = uvicorn.Config(
         app,
