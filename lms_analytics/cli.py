@@ -7,6 +7,7 @@ import logging
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from lms_analytics.clickhouse_gateway.cli import clickhouse_gateway
 from lms_analytics.errors import LmsAnalyticsError
@@ -37,7 +38,9 @@ def run() -> None:
     try:
         result = app(standalone_mode=False, prog_name="lms-analytics")
     except LmsAnalyticsError as error:
-        err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True
+        )
         raise SystemExit(1) from None
     except click.ClickException as error:
         error.show()
