@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from lms_analytics.clickhouse_gateway.cli import clickhouse_gateway
 from lms_analytics.errors import LmsAnalyticsError
+from lms_analytics.settings import get_settings
 from lms_analytics.stack.cli import stack_app
 
 app = typer.Typer(
@@ -23,6 +24,14 @@ app.add_typer(stack_app, name="stack")
 app.command("clickhouse-gateway")(clickhouse_gateway)
 
 err_console = Console(stderr=True)
+
+
+@app.command()
+def demo() -> None:
+    """Run the main job end to end on the embedded local stack (demo data included)."""
+    from lms_analytics.demo import run_demo
+
+    run_demo(get_settings(), Console(highlight=False))
 
 
 @app.callback()

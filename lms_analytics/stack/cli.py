@@ -33,10 +33,8 @@ def _manager() -> StackManager:
     return StackManager(get_settings())
 
 
-@stack_app.command()
-def up() -> None:
-    """Start every local server that is not running, and wait until each is healthy."""
-    manager = _manager()
+def start_stack(manager: StackManager) -> None:
+    """Start the stack with a progress spinner and print what happened."""
     started = time.monotonic()
     with console.status("Starting the local stack...") as spinner:
         results = manager.up(
@@ -59,6 +57,12 @@ def up() -> None:
         if service.note and not service.is_external:
             console.print(f"[dim]{service.name}: {escape(service.note)}[/]")
     console.print(f"Ready in {time.monotonic() - started:.1f} s.")
+
+
+@stack_app.command()
+def up() -> None:
+    """Start every local server that is not running, and wait until each is healthy."""
+    start_stack(_manager())
 
 
 @stack_app.command()

@@ -1,0 +1,41 @@
+"""The README's main command: `lms-analytics demo` on the local stack."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lms_analytics.health import HealthCheckFailed, check_kafka, check_postgres
+from lms_analytics.settings import Settings
+
+
+def test_demo_brings_the_stack_up_and_round_trips_through_every_server(local_stack: Settings):
+    # The session's LMS_ANALYTICS_* environment points at the test stack (tests/conftest.py).
+    completed = subprocess.run(
+        [sys.executable, "-m", "lms_analytics", "demo"],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr
+    output = " ".join(completed.stdout.split())
+    assert "already running" in output
+    assert f"database {local_stack.postgres_database}" in output
+    assert "produced and consumed a message" in output
+    assert "counted 142,858 rows" in output
+
+
+def test_kafka_check_reads_back_its_own_message(local_stack: Settings):
+    result = check_kafka(local_stack)
+    assert result.service == "kafka"
+    assert "produced and consumed" in result.detail
+
+
+def test_health_check_failure_names_the_service(settings_factory):
+    unreachable = settings_factory(postgres_url="postgresql://postgres@127.0.0.1:1/nothing")
+    with pytest.raises(HealthCheckFailed, match=r"^postgres: health check failed"):
+        check_postgres(unreachable)
