@@ -42,6 +42,36 @@ class Settings(BaseSettings):
     clickhouse_user: str = "default"
     clickhouse_password: str = ""
 
+    # Ingestion: the Kafka consumer that lands events in raw tables.
+    consumer_group_id: str = "lms-analytics-ingestion"
+    ingest_batch_size: int = Field(default=50_000, gt=0)
+    ingest_batch_seconds: float = Field(default=1.0, gt=0)
+
+    # Collector: the browser tracking endpoint (POST /v1/track).
+    collector_port: int = 18080
+    collector_write_keys: list[str] = Field(
+        default_factory=lambda: ["local-dev-write-key"],
+        description="Accepted write keys (X-Write-Key header or ?write_key=).",
+    )
+    collector_max_body_bytes: int = Field(default=512 * 1024, gt=0)
+    collector_cors_origins: list[str] = Field(default_factory=lambda: ["*"])
+    collector_trusted_proxy_header: str | None = Field(
+        default=None, description="e.g. X-Forwarded-For, when behind a trusted proxy."
+    )
+    collector_anonymize_ip: bool = False
+
+    # Report service: REST API, auth, artifacts.
+    api_port: int = 18000
+    jwt_hs256_secret: str | None = Field(default="local-dev-secret-change-me")
+    jwt_rs256_public_key: str | None = None
+    jwt_audience: str | None = None
+    api_keys: dict[str, str] = Field(
+        default_factory=dict, description="API key -> 'role:org' for service accounts."
+    )
+    artifact_dir: Path | None = Field(default=None, description="Default: <home>/artifacts.")
+    report_timezone: str = "UTC"
+    public_base_url: str | None = None
+
     # Outgoing mail for report delivery.
     smtp_host: str = LOOPBACK
     smtp_port: int = 10025
@@ -112,6 +142,13 @@ class Settings(BaseSettings):
     @property
     def data_dir(self) -> Path:
         return self.home / "data"
+
+    @property
+    def artifacts_path(self) -> Path:
+        return self.artifact_dir or self.home / "artifacts"
+
+    def kafka_topic(self, topic: str) -> str:
+        return self.kafka_topic_prefix + topic
 
 
 def get_settings() -> Settings:
