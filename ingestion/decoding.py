@@ -100,9 +100,10 @@ def decode(
     value: bytes | None,
     headers: list[tuple[str, bytes | None]] | None = None,
     context: dict[str, Any] | None = None,
+    topic_prefix: str = "",
 ) -> Decoded | Rejected:
     raw = (value or b"").decode("utf-8", errors="replace")
-    model = BY_TOPIC.get(coordinates.topic)
+    model = BY_TOPIC.get(coordinates.topic.removeprefix(topic_prefix))
     if model is None:
         return Rejected(
             coordinates,

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ingestion.cli import ingest
 from lms_analytics.clickhouse_gateway.cli import clickhouse_gateway
 from lms_analytics.errors import LmsAnalyticsError
 from lms_analytics.settings import get_settings
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 app.add_typer(stack_app, name="stack")
 app.command("clickhouse-gateway")(clickhouse_gateway)
+app.command("ingest")(ingest)
 
 err_console = Console(stderr=True)
 

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
 
     # Ingestion: the Kafka consumer that lands events in raw tables.
     consumer_group_id: str = "lms-analytics-ingestion"
+    # Kafka brokers refuse less than their group.min.session.timeout.ms (6 s by default).
+    kafka_session_timeout_ms: int = Field(default=6000, ge=1000)
     ingest_batch_size: int = Field(default=50_000, gt=0)
     ingest_batch_seconds: float = Field(default=1.0, gt=0)
 

@@ -8,6 +8,7 @@ tests do, fully controls every process the stack starts.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +30,8 @@ def settings_environment(settings: Settings) -> dict[str, str | None]:
             variables[key] = "true" if value else "false"
         elif isinstance(value, Path):
             variables[key] = str(value)
+        elif isinstance(value, (list, dict)):
+            variables[key] = json.dumps(value)  # pydantic-settings reads complex values as JSON
         else:
             variables[key] = str(value)
     return variables

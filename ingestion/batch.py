@@ -1,0 +1,62 @@
+"""A batch of consumed messages: decoded rows per raw table, rejections, offsets to commit."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from ingestion.decoding import Decoded, Rejected
+from ingestion.raw_schema import BY_EVENT_TYPE, RawTable
+
+
+@dataclass
+class OffsetRange:
+    first: int
+    last: int
+
+
+@dataclass
+class Batch:
+    started: float = field(default_factory=time.monotonic)
+    rows: dict[str, list[Decoded]] = field(default_factory=lambda: defaultdict(list))
+    rejected: list[Rejected] = field(default_factory=list)
+    offsets: dict[tuple[str, int], OffsetRange] = field(default_factory=dict)
+    size: int = 0
+
+    def add(self, item: Decoded | Rejected) -> None:
+        if isinstance(item, Decoded):
+            self.rows[item.event.event_type].append(item)
+        else:
+            self.rejected.append(item)
+        coordinates = item.coordinates
+        key = (coordinates.topic, coordinates.partition)
+        known = self.offsets.get(key)
+        if known is None:
+            self.offsets[key] = OffsetRange(coordinates.offset, coordinates.offset)
+        else:
+            known.first = min(known.first, coordinates.offset)
+            known.last = max(known.last, coordinates.offset)
+        self.size += 1
+
+    def __len__(self) -> int:
+        return self.size
+
+    def age(self) -> float:
+        return time.monotonic() - self.started
+
+    def tables(self) -> list[tuple[RawTable, list[Decoded]]]:
+        return [(BY_EVENT_TYPE[event_type], rows) for event_type, rows in self.rows.items()]
+
+    def deduplication_token(self, target: str) -> str:
+        """Same Kafka coordinates and target -> same token: a replayed insert is dropped."""
+        ranges = ",".join(
+            f"{topic}/{partition}:{r.first}-{r.last}"
+            for (topic, partition), r in sorted(self.offsets.items())
+        )
+        return hashlib.sha256(f"{target}|{ranges}".encode()).hexdigest()
+
+    def commit_positions(self) -> list[tuple[str, int, int]]:
+        """(topic, partition, next offset to read) for every partition in the batch."""
+        return [(topic, partition, r.last + 1) for (topic, partition), r in self.offsets.items()]
