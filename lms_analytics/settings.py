@@ -7,7 +7,6 @@ does not start it and every client talks to the given address instead.
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -104,7 +103,7 @@ class Settings(BaseSettings):
     def clickhouse_is_external(self) -> bool:
         return self.clickhouse_url is not None
 
-    @cached_property
+    @property
     def postgres_dsn(self) -> str:
         if self.postgres_url is not None:
             return self.postgres_url
@@ -112,11 +111,11 @@ class Settings(BaseSettings):
             f"postgresql://postgres@{self.bind_host}:{self.postgres_port}/{self.postgres_database}"
         )
 
-    @cached_property
+    @property
     def kafka_bootstrap(self) -> str:
         return self.kafka_bootstrap_servers or f"{self.bind_host}:{self.kafka_port}"
 
-    @cached_property
+    @property
     def clickhouse_http_url(self) -> str:
         return self.clickhouse_url or f"http://{self.bind_host}:{self.clickhouse_port}"
 
