@@ -60,8 +60,12 @@ class StopWhen:
 
     idle_seconds: float | None = None
     max_messages: int | None = None
-    # Partition -> offset: stop once every listed partition has been read up to it.
+    # Partition -> offset: stop once every listed partition has been read up to it, and then
+    # a poll came back empty or `grace_seconds` passed. The grace covers brokers that report a
+    # high watermark short of the last batch (Tansu 0.6) without waiting on busy topics.
     offsets: dict[tuple[str, int], int] | None = None
+    grace_seconds: float = 2.0
+    max_seconds: float | None = None  # a safety bound for scheduled runs
 
 
 def consumer_config(settings: Settings, group_id: str | None = None) -> dict[str, object]:
@@ -105,6 +109,8 @@ class IngestionConsumer:
         self._stop = threading.Event()
         self._revoked = False
         self._assigned = False  # idle time counts from the first assignment (group join)
+        self._targets_reached_at: float | None = None
+        self._started = time.monotonic()
         self._last_activity = time.monotonic()
         self._on_progress = on_progress
         self.stats = IngestStats()
@@ -118,7 +124,7 @@ class IngestionConsumer:
     def run(self, stop_when: StopWhen = StopWhen()) -> IngestStats:
         migrate(self._client)
         ensure_topics(self.settings)
-        started = time.monotonic()
+        started = self._started = time.monotonic()
         self._consumer.subscribe(
             event_topics(self.settings), on_assign=self._on_assign, on_revoke=self._on_revoke
         )
@@ -146,7 +152,7 @@ class IngestionConsumer:
                 if time.monotonic() - last_progress >= PROGRESS_SECONDS:
                     self._report_progress(started)
                     last_progress = time.monotonic()
-                if self._done(stop_when, batch):
+                if self._done(stop_when, batch, polled=len(messages)):
                     break
             if batch.size:
                 self._flush(batch)
@@ -156,7 +162,12 @@ class IngestionConsumer:
         self._report_progress(started)
         return self.stats
 
-    def _done(self, stop_when: StopWhen, batch: Batch) -> bool:
+    def _done(self, stop_when: StopWhen, batch: Batch, polled: int) -> bool:
+        if stop_when.max_seconds is not None and (
+            time.monotonic() - self._started >= stop_when.max_seconds
+        ):
+            log.warning("stopping after the run's limit of %.0f s", stop_when.max_seconds)
+            return True
         if stop_when.idle_seconds is not None and (
             self._assigned and time.monotonic() - self._last_activity >= stop_when.idle_seconds
         ):
@@ -165,15 +176,24 @@ class IngestionConsumer:
             self.stats.messages + len(batch) >= stop_when.max_messages
         ):
             return True
-        if stop_when.offsets is not None:
-            return all(self._position(tp) >= end for tp, end in stop_when.offsets.items())
+        if stop_when.offsets is not None and self._assigned:
+            if self._targets_reached_at is None and all(
+                end <= 0 or self._position(tp) >= end for tp, end in stop_when.offsets.items()
+            ):
+                self._targets_reached_at = time.monotonic()
+            if self._targets_reached_at is not None:
+                waited = time.monotonic() - self._targets_reached_at
+                return polled == 0 or waited >= stop_when.grace_seconds
         return False
 
     def _position(self, topic_partition: tuple[str, int]) -> int:
+        """Next offset this group reads on the partition (committed, if not assigned here)."""
         topic, partition = topic_partition
-        positions = self._consumer.position([TopicPartition(topic, partition)])
-        offset = positions[0].offset
-        return offset if offset >= 0 else -1
+        tp = TopicPartition(topic, partition)
+        offset = self._consumer.position([tp])[0].offset
+        if offset < 0:
+            offset = self._consumer.committed([tp], timeout=10)[0].offset
+        return offset
 
     # --- messages -------------------------------------------------------------------------
 

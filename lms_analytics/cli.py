@@ -10,10 +10,13 @@ from rich.console import Console
 from rich.markup import escape
 
 from ingestion.cli import ingest
+from ingestion.collector.cli import collector
+from ingestion.simulator.cli import simulate
 from lms_analytics.clickhouse_gateway.cli import clickhouse_gateway
 from lms_analytics.errors import LmsAnalyticsError
 from lms_analytics.settings import get_settings
 from lms_analytics.stack.cli import stack_app
+from report_service.cli import api, db_app
 
 app = typer.Typer(
     name="lms-analytics",
@@ -24,6 +27,10 @@ app = typer.Typer(
 app.add_typer(stack_app, name="stack")
 app.command("clickhouse-gateway")(clickhouse_gateway)
 app.command("ingest")(ingest)
+app.command("collector")(collector)
+app.command("simulate")(simulate)
+app.add_typer(db_app, name="db")
+app.command("api")(api)
 
 err_console = Console(stderr=True)
 

@@ -63,7 +63,10 @@ class Settings(BaseSettings):
 
     # Report service: REST API, auth, artifacts.
     api_port: int = 18000
-    jwt_hs256_secret: str | None = Field(default="local-dev-secret-change-me")
+    jwt_hs256_secret: str | None = Field(
+        default="local-development-secret-change-me-in-production",
+        description="HS256 secret shared with the LMS Auth Service (32+ bytes).",
+    )
     jwt_rs256_public_key: str | None = None
     jwt_audience: str | None = None
     api_keys: dict[str, str] = Field(

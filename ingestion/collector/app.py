@@ -25,6 +25,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -32,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ingestion.collector.client_metadata import client_ip, client_metadata
+from ingestion.collector.client_metadata import client_ip, client_metadata, warm_up
 from ingestion.collector.delivery import DeliveryFailed, KafkaSink
 from ingestion.collector.intake import ItemError, MalformedBody, Message, parse_body, prepare
 from lms_analytics.settings import Settings, get_settings
@@ -69,7 +70,10 @@ class Collector:
 
     @asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
-        self.sink = KafkaSink(self.settings.kafka_bootstrap, self.kafka_config)
+        sink = KafkaSink(self.settings.kafka_bootstrap, self.kafka_config)
+        await run_in_threadpool(sink.connect)
+        await run_in_threadpool(warm_up)
+        self.sink = sink
         if not self.write_keys:
             log.warning("no collector write keys configured: every request is accepted")
         log.info(
@@ -80,7 +84,7 @@ class Collector:
         try:
             yield
         finally:
-            sink, self.sink = self.sink, None
+            self.sink = None
             await run_in_threadpool(sink.close)
 
     def authorized(self, request: Request) -> bool:
@@ -173,6 +177,17 @@ class Collector:
         return JSONResponse({"status": "ok"})
 
 
+class JsonCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS handling, with a refused preflight answered in JSON like every error."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        reason = bytes(response.body).decode(errors="replace")
+        return _error(400, f"CORS preflight refused: {reason}")
+
+
 async def _http_error(_request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     return _error(error.status_code, error.detail, error.headers)
@@ -196,7 +211,7 @@ def create_app(
     if settings.collector_cors_origins:
         middleware.append(
             Middleware(
-                CORSMiddleware,
+                JsonCORSMiddleware,
                 allow_origins=settings.collector_cors_origins,
                 allow_methods=["GET", "POST", "OPTIONS"],
                 allow_headers=["Content-Type", WRITE_KEY_HEADER],

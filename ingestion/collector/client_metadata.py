@@ -106,6 +106,11 @@ def parse_user_agent(user_agent: str) -> tuple[str, str, str]:
     return _device_type(user_agent, browser, os_family, device, brand), browser, os_family
 
 
+def warm_up() -> None:
+    """Load the parser's rules now (about 0.1 s) rather than on the first request."""
+    parse("Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0")
+
+
 def _address_from_token(token: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """An address from `1.2.3.4`, `1.2.3.4:80`, `[2001:db8::1]:443`, `"[2001:db8::1]"`, ..."""
     token = token.strip().strip('"')

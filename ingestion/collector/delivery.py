@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 DEFAULT_CONFIG: dict[str, Any] = {
     "acks": "all",
     "enable.idempotence": True,  # broker retries never duplicate or reorder a partition
-    "linger.ms": 2,  # small: a request waits for its acknowledgement
+    "linger.ms": 0,  # small: a request waits for its acknowledgement
     "message.timeout.ms": 10_000,  # how long a request may wait for the broker
     "socket.keepalive.enable": True,
     "log_level": 3,
@@ -47,6 +47,19 @@ class KafkaSink:
     @property
     def timeout_seconds(self) -> float:
         return float(self._config["message.timeout.ms"]) / 1000
+
+    def connect(self) -> bool:
+        """Reach the brokers now (blocking, at most 5 s): the first request then needs no
+        connection setup (an idempotent producer otherwise waits 0.5 s for its producer id).
+        False when Kafka is unreachable; requests then fail with DeliveryFailed until it is."""
+        try:
+            self._producer.list_topics(timeout=min(5.0, self.timeout_seconds))
+        except KafkaException as error:
+            log.warning(
+                "Kafka at %s is not reachable yet: %s", self._config["bootstrap.servers"], error
+            )
+            return False
+        return True
 
     def _poll_forever(self) -> None:
         while not self._stop.is_set():

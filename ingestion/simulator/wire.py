@@ -16,7 +16,9 @@ from datetime import UTC, datetime
 
 quote = json.encoder.encode_basestring  # type: ignore[attr-defined]  # the C encoder
 
-_DAYS: dict[int, str] = {}
+_DAYS: dict[int, str] = {}  # day number -> "2026-11-24T"
+_CLOCK = [f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)]
+_MILLIS = ["Z"] + [f".{ms:03d}000Z" for ms in range(1, 1000)]
 
 
 def timestamp(ms: int) -> str:
@@ -25,12 +27,8 @@ def timestamp(ms: int) -> str:
     day, second_of_day = divmod(seconds, 86_400)
     date = _DAYS.get(day)
     if date is None:
-        date = _DAYS[day] = datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m-%d")
-    hour, rest = divmod(second_of_day, 3600)
-    minute, second = divmod(rest, 60)
-    if millis:
-        return f"{date}T{hour:02d}:{minute:02d}:{second:02d}.{millis:03d}000Z"
-    return f"{date}T{hour:02d}:{minute:02d}:{second:02d}Z"
+        date = _DAYS[day] = datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m-%dT")
+    return date + _CLOCK[second_of_day] + _MILLIS[millis]
 
 
 def _opt(value: str | None) -> str:
