@@ -27,6 +27,12 @@ def test_demo_brings_the_stack_up_and_round_trips_through_every_server(local_sta
     assert f"database {local_stack.postgres_database}" in output
     assert "produced and consumed a message" in output
     assert "counted 142,858 rows" in output
+    assert "report metadata schema migrated" in output
+    # A month of a small school: every raw table gets rows, bad messages get reasons.
+    for table in ("raw.user_enrolled", "raw.quiz_completed", "raw.page_view", "raw.user_activity"):
+        assert table in output
+    assert "Rejected into raw.ingestion_errors" in output
+    assert "invalid_json" in output
 
 
 def test_kafka_check_reads_back_its_own_message(local_stack: Settings):

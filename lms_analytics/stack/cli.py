@@ -56,7 +56,11 @@ def start_stack(manager: StackManager) -> None:
     for service in manager.services:
         if service.note and not service.is_external:
             console.print(f"[dim]{service.name}: {escape(service.note)}[/]")
-    console.print(f"Ready in {time.monotonic() - started:.1f} s.")
+    # The report metadata schema follows the code: migrate it whenever the stack starts.
+    from report_service.db import upgrade
+
+    upgrade(manager.settings)
+    console.print(f"Ready in {time.monotonic() - started:.1f} s (report metadata schema migrated).")
 
 
 @stack_app.command()
