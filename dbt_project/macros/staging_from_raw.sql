@@ -1,0 +1,34 @@
+{#
+  The staging read of a raw table: its typed columns, one row per event_id.
+
+  Raw tables may hold an event several times until ClickHouse merges them; staging keeps the
+  first copy ingested (deterministic). Incrementally, it reads raw rows ingested since the
+  watermark minus a lookback and appends only event ids it does not hold yet (a primary-key
+  lookup restricted to the new ids), so a staging table never holds an event twice and never
+  relies on background merges.
+#}
+{% macro staging_from_raw(raw_relation, columns) %}
+with fresh as (
+    select
+        event_id,
+        {% for column in columns %}{{ column }},
+        {% endfor %}ingested_at
+    from {{ raw_relation }}
+    {% if is_incremental() %}
+    where ingested_at > (
+        select max(ingested_at) - interval {{ var('ingest_lookback_minutes') }} minute
+        from {{ this }}
+    )
+    {% endif %}
+)
+select *
+from fresh
+{% if is_incremental() %}
+where event_id not in (
+    select event_id from {{ this }}
+    where event_id in (select event_id from fresh)
+)
+{% endif %}
+order by event_id, ingested_at
+limit 1 by event_id
+{% endmacro %}

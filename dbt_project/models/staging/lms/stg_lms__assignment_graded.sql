@@ -1,0 +1,15 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        engine='MergeTree',
+        order_by='(assignment_id, event_id)',
+        partition_by='toYYYYMM(graded_at)',
+        settings={'index_granularity': 8192},
+    )
+}}
+{#- AssignmentGraded: one row per event_id (the first copy ingested). -#}
+{{ staging_from_raw(
+    source('raw', 'assignment_graded'),
+    columns=['user_id', 'course_id', 'assignment_id', 'score', 'graded_at'],
+) }}

@@ -1,0 +1,15 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        engine='MergeTree',
+        order_by='(course_id, event_id)',
+        partition_by='toYYYYMM(reviewed_at)',
+        settings={'index_granularity': 8192},
+    )
+}}
+{#- CourseReviewed: one row per event_id (the first copy ingested). -#}
+{{ staging_from_raw(
+    source('raw', 'course_reviewed'),
+    columns=['id', 'user_id', 'course_id', 'rating', 'reviewed_at'],
+) }}

@@ -1,0 +1,15 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        engine='MergeTree',
+        order_by='(user_id, event_id)',
+        partition_by='toYYYYMM(created_at)',
+        settings={'index_granularity': 8192},
+    )
+}}
+{#- UserActivity: one row per event_id (the first copy ingested). -#}
+{{ staging_from_raw(
+    source('raw', 'user_activity'),
+    columns=['id', 'user_id', 'activity_type', 'resource_type', 'resource_id', 'action', 'duration', 'client_device_type', 'client_browser', 'client_operating_system', 'client_user_agent', 'client_ip_address', 'created_at'],
+) }}
