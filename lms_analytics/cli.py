@@ -15,6 +15,7 @@ from ingestion.simulator.cli import simulate
 from lms_analytics.clickhouse_gateway.cli import clickhouse_gateway
 from lms_analytics.errors import LmsAnalyticsError
 from lms_analytics.settings import get_settings
+from lms_analytics.smtp_sink import smtp_sink
 from lms_analytics.stack.cli import stack_app
 from report_service.cli import api, db_app
 
@@ -31,6 +32,7 @@ app.command("collector")(collector)
 app.command("simulate")(simulate)
 app.add_typer(db_app, name="db")
 app.command("api")(api)
+app.command("smtp-sink")(smtp_sink)
 
 err_console = Console(stderr=True)
 

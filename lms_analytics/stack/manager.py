@@ -41,6 +41,7 @@ from lms_analytics.stack.process import (
     tail_lines,
 )
 from lms_analytics.stack.service import Service
+from lms_analytics.stack.smtp import SmtpSink
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ Progress = Callable[[str, str], None]
 
 
 def default_services(settings: Settings) -> list[Service]:
-    return [Postgres(settings), Kafka(settings), ClickHouse(settings)]
+    return [Postgres(settings), Kafka(settings), ClickHouse(settings), SmtpSink(settings)]
 
 
 class UpAction(StrEnum):

@@ -13,7 +13,14 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from lms_analytics.settings import Settings, get_settings
 from report_service.api.deps import get_principal
-from report_service.api.routes import dashboards, executions, health, reports
+from report_service.api.routes import (
+    dashboards,
+    executions,
+    health,
+    report_types,
+    reports,
+    runs,
+)
 from report_service.auth import Authenticator
 from report_service.db.session import create_db_engine, session_factory
 from report_service.scheduling import report_zone
@@ -21,7 +28,13 @@ from report_service.scheduling import report_zone
 log = logging.getLogger(__name__)
 
 # Every route of these routers requires credentials (health and the docs do not).
-PROTECTED_ROUTERS = (reports.router, executions.router, dashboards.router)
+PROTECTED_ROUTERS = (
+    reports.router,
+    executions.router,
+    runs.router,
+    report_types.router,
+    dashboards.router,
+)
 
 DESCRIPTION = """\
 Saved reports, their schedules and executions, and dashboards of the LMS analytics warehouse.

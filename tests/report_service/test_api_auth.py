@@ -57,7 +57,9 @@ def test_the_route_list_covers_every_route_but_health_and_docs(client: TestClien
     paths = client.get("/openapi.json").json()["paths"]
     served = {(method.upper(), path) for path, item in paths.items() for method in item}
     assert served - set(ROUTES) == {("GET", "/health")}
-    assert len(ROUTES) == 17  # reports 5, executions 2, dashboards 5, widgets 5
+    assert (
+        len(ROUTES) == 21
+    )  # reports 5, executions 2, runs 2, report types 2, dashboards 5, widgets 5
 
 
 @pytest.mark.parametrize("credentials", list(BAD_CREDENTIALS), ids=list(BAD_CREDENTIALS))

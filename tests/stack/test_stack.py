@@ -32,7 +32,7 @@ from lms_analytics.stack.process import (
 )
 from lms_analytics.stack.service import Launch, Service
 
-SERVICES = ["postgres", "kafka", "clickhouse"]
+SERVICES = ["postgres", "kafka", "clickhouse", "smtp"]
 
 
 def _statuses(settings: Settings) -> dict[str, dict]:
@@ -50,6 +50,7 @@ def _external_settings(local_stack: Settings, settings_factory, **overrides) -> 
     values = {
         "kafka_bootstrap_servers": local_stack.kafka_bootstrap,
         "clickhouse_url": local_stack.clickhouse_http_url,
+        "smtp_host": "mail.example.invalid",  # not loopback: the SMTP sink is external
     }
     values.update(overrides)
     return settings_factory(**values)
@@ -101,7 +102,7 @@ def _run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]
 
 def test_up_runs_every_service_healthy_with_a_run_record_and_log(local_stack: Settings) -> None:
     statuses = _statuses(local_stack)
-    assert [statuses[name]["state"] for name in SERVICES] == ["running"] * 3
+    assert [statuses[name]["state"] for name in SERVICES] == ["running"] * len(SERVICES)
     assert all(statuses[name]["healthy"] for name in SERVICES)
     assert statuses["postgres"]["endpoint"] == local_stack.postgres_dsn
     assert statuses["kafka"]["endpoint"] == local_stack.kafka_bootstrap
@@ -125,7 +126,7 @@ def test_up_twice_is_harmless_and_keeps_the_same_processes(local_stack: Settings
 
     results = StackManager(local_stack).up()
 
-    assert [result.action for result in results] == [UpAction.ALREADY_RUNNING] * 3
+    assert [result.action for result in results] == [UpAction.ALREADY_RUNNING] * len(SERVICES)
     assert {result.service: result.pid for result in results} == before
     assert _running_pids(local_stack) == before
 
@@ -165,7 +166,7 @@ def test_down_then_up_keeps_postgres_and_clickhouse_data_and_loses_kafka_topics(
 
     started = manager.up()
 
-    assert [result.action for result in started] == [UpAction.STARTED] * 3
+    assert [result.action for result in started] == [UpAction.STARTED] * len(SERVICES)
     with psycopg.connect(local_stack.postgres_dsn) as connection:
         rows = connection.execute(f"SELECT id, name FROM {table} ORDER BY id").fetchall()
     assert rows == [(1, "ada"), (2, "grace")]
@@ -208,7 +209,7 @@ def test_external_settings_start_nothing_and_status_says_external(
 
     results = manager.up()
 
-    assert [result.action for result in results] == [UpAction.EXTERNAL] * 3
+    assert [result.action for result in results] == [UpAction.EXTERNAL] * len(SERVICES)
     assert all(result.pid is None for result in results)
     statuses = _statuses(settings)
     assert {name: statuses[name]["state"] for name in SERVICES} == dict.fromkeys(
