@@ -17,6 +17,7 @@ from lms_analytics.errors import LmsAnalyticsError
 from lms_analytics.settings import get_settings
 from lms_analytics.smtp_sink import smtp_sink
 from lms_analytics.stack.cli import stack_app
+from orchestration.cli import build, dagster
 from report_service.cli import api, db_app
 
 app = typer.Typer(
@@ -33,6 +34,8 @@ app.command("simulate")(simulate)
 app.add_typer(db_app, name="db")
 app.command("api")(api)
 app.command("smtp-sink")(smtp_sink)
+app.command("build")(build)
+app.command("dagster")(dagster)
 
 err_console = Console(stderr=True)
 

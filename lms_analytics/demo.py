@@ -2,10 +2,14 @@
 
 The stack comes up (and migrates the report metadata schema), each server is proven through
 the client the pipelines use, then a month of traffic for a small school is simulated onto
-Kafka and ingested into the ClickHouse raw tables. dbt builds and reports join as they land.
+Kafka and ingested into the ClickHouse raw tables. Dagster then builds the dbt models (staging,
+intermediate, marts) in process, and the demo prints headline figures from the marts.
 """
 
 from __future__ import annotations
+
+import sys
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -18,6 +22,10 @@ from lms_analytics.health import check_all
 from lms_analytics.settings import Settings
 from lms_analytics.stack.cli import start_stack
 from lms_analytics.stack.manager import StackManager
+from orchestration.build import BuildFailed, BuildReport
+
+# The marts the headline figures come from.
+HEADLINE_MARTS = ("course_analytics", "user_analytics", "organization_analytics")
 
 # A small school: two organisations, 200 learners, 8 courses, a month, a few faults.
 DEMO_SCHOOL = SimulationConfig(
@@ -45,8 +53,134 @@ def run_demo(settings: Settings, console: Console) -> None:
     stats = IngestionConsumer(settings).run(StopWhen(idle_seconds=3.0))
     print_ingest_summary(stats)
 
+    # --- dbt through Dagster (orchestration/): build, then the figures the marts hold ---
+    console.rule("5. dbt models through Dagster: staging -> intermediate -> marts")
+    report = build_marts(settings, console)
+
+    console.rule("6. Headline figures from the marts")
+    print_headlines(settings, console)
+    if not report.success:  # after the figures of what did build
+        reason = report.errors[0] if report.errors else "see the run in the Dagster UI"
+        raise BuildFailed(f"the dbt build failed (run {report.run_id}): {reason}")
+
     console.rule("Next")
     console.print(
         "The stack keeps running: `.venv/bin/lms-analytics stack status` shows it, "
-        "`.venv/bin/lms-analytics stack down` stops it."
+        "`.venv/bin/lms-analytics stack down` stops it. `.venv/bin/lms-analytics dagster` "
+        "opens the Dagster UI (assets, checks, this build's run) at http://127.0.0.1:13000."
     )
+
+
+def build_marts(settings: Settings, console: Console) -> BuildReport:
+    """Materialize every dbt asset in process (whatever models the project has)."""
+    from orchestration.build import build_models
+    from orchestration.cli import dbt_progress, print_build_report, quiet_run_logs
+
+    quiet_run_logs()
+    # What dbt prints goes to the spinner: the spinner's console must keep the real stdout.
+    spinner_console = Console(file=sys.stdout, highlight=False)
+    with spinner_console.status("Building the dbt models through Dagster...") as spinner:
+        report = build_models(settings, on_output=dbt_progress(spinner), log_level="WARNING")
+    print_build_report(report, console)
+    return report
+
+
+def print_headlines(settings: Settings, console: Console) -> None:
+    """Enrolments, completion, top courses and engagement, from the marts that exist."""
+    import clickhouse_connect
+
+    client = clickhouse_connect.get_client(**settings.clickhouse_client_kwargs())
+    try:
+        built = {
+            row[0]
+            for row in _rows(client, "SELECT name FROM system.tables WHERE database = 'analytics'")
+        }
+        if "course_analytics" in built:
+            _print_enrolments(client, console)
+        if "user_analytics" in built:
+            _print_engagement(client, console)
+        if "organization_analytics" in built:
+            _print_organisations(client, console)
+        missing = [name for name in HEADLINE_MARTS if name not in built]
+        if missing:
+            console.print(f"[dim]Not built yet (no such mart): {', '.join(missing)}.[/]")
+    finally:
+        client.close()
+
+
+def _rows(client: Any, sql: str) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in client.query(sql).result_rows]
+
+
+def _percent(value: float | None) -> str:
+    return f"{value:.1%}" if value is not None else "-"
+
+
+def _print_enrolments(client: Any, console: Console) -> None:
+    total, completed, active, dropped, progress = _rows(
+        client,
+        """
+        SELECT sum(total_enrollments), sum(completed_enrollments), sum(active_enrollments),
+               sum(dropped_enrollments),
+               sum(average_completion_rate * total_enrollments) / nullIf(sum(total_enrollments), 0)
+        FROM analytics.course_analytics
+        """,
+    )[0]
+    console.print(
+        f"Enrolments: {total:,} ({active:,} active, {completed:,} completed, {dropped:,} "
+        f"dropped). Completion rate {_percent(completed / total if total else None)}, "
+        f"average learner progress {_percent(progress)}."
+    )
+    table = Table(title="Top courses by enrolments", title_justify="left")
+    for column in ("course", "enrolments", "completed", "progress", "rating", "revenue"):
+        table.add_column(column, justify="left" if column == "course" else "right")
+    for course, enrolments, done, course_progress, rating, revenue, currency in _rows(
+        client,
+        """
+        SELECT course_id, total_enrollments, completed_enrollments, average_completion_rate,
+               average_rating, revenue, currency
+        FROM analytics.course_analytics
+        ORDER BY total_enrollments DESC, course_id
+        LIMIT 5
+        """,
+    ):
+        table.add_row(
+            course,
+            f"{enrolments:,}",
+            f"{done:,}",
+            _percent(course_progress),
+            f"{rating:.2f}" if rating is not None else "-",
+            f"{revenue:,.2f} {currency}",
+        )
+    console.print(table)
+
+
+def _print_engagement(client: Any, console: Console) -> None:
+    learners, mean, highest = _rows(
+        client,
+        """
+        SELECT count(), avg(engagement_score), max(engagement_score)
+        FROM analytics.user_analytics
+        """,
+    )[0]
+    console.print(
+        f"Engagement: {learners:,} learners, mean engagement score {(mean or 0):.1f} / 100 "
+        f"(highest {(highest or 0):.1f})."
+    )
+
+
+def _print_organisations(client: Any, console: Console) -> None:
+    table = Table(title="Organisations", title_justify="left")
+    for column in ("organisation", "users", "active (30 days)", "engagement"):
+        table.add_column(column, justify="left" if column == "organisation" else "right")
+    for org, users, active, score in _rows(
+        client,
+        """
+        SELECT organization_id, total_users, active_users, engagement_score
+        FROM analytics.organization_analytics
+        ORDER BY organization_id
+        """,
+    ):
+        score_text = f"{score:.1f}" if score is not None else "-"
+        table.add_row(org, f"{users:,}", f"{active:,}", score_text)
+    console.print(table)

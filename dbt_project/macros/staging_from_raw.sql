@@ -2,10 +2,11 @@
   The staging read of a raw table: its typed columns, one row per event_id.
 
   Raw tables may hold an event several times until ClickHouse merges them; staging keeps the
-  first copy ingested (deterministic). Incrementally, it reads raw rows ingested since the
-  watermark minus a lookback and appends only event ids it does not hold yet (a primary-key
-  lookup restricted to the new ids), so a staging table never holds an event twice and never
-  relies on background merges.
+  first copy ingested (deterministic: earliest ingested_at, then Kafka partition and offset,
+  so two copies written by one insert still resolve the same way every time). Incrementally,
+  it reads raw rows ingested since the watermark minus a lookback and appends only event ids
+  it does not hold yet (a primary-key lookup restricted to the new ids), so a staging table
+  never holds an event twice and never relies on background merges.
 #}
 {% macro staging_from_raw(raw_relation, columns) %}
 with fresh as (
@@ -20,6 +21,8 @@ with fresh as (
         from {{ this }}
     )
     {% endif %}
+    order by event_id, ingested_at, kafka_partition, kafka_offset
+    limit 1 by event_id
 )
 select *
 from fresh
@@ -29,6 +32,4 @@ where event_id not in (
     where event_id in (select event_id from fresh)
 )
 {% endif %}
-order by event_id, ingested_at
-limit 1 by event_id
 {% endmacro %}

@@ -2,7 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='append',
-        engine='MergeTree',
+        engine=lms_engine('MergeTree'),
         order_by='(lesson_id, event_id)',
         partition_by='toYYYYMM(watched_at)',
         settings={'index_granularity': 8192},

@@ -1,0 +1,202 @@
+{#
+  Incremental-by-keys support: watermarks, changed keys, the as_of a model was built with.
+
+  Table `<schema_prefix>analytics.dbt_watermarks` (created by the on-run-start hook
+  `lms_create_watermarks_table()` in dbt_project.yml), one row per (model, source, run):
+      model           the model's name (e.g. 'course_analytics')
+      source          a staging model the model depends on, directly or through intermediates
+      loaded_through  max(ingested_at) of that staging table when the model finished building
+      as_of           int_as_of.as_of when the model finished building (epoch when unknown)
+      run_at          when the row was written (the latest row per (model, source) wins)
+  Readers aggregate with argMax(..., run_at): never FINAL, never a background merge.
+
+  Every model under models/marts gets the post-hook `{{ lms_record_watermark() }}` from
+  dbt_project.yml (a model elsewhere would declare it as a STRING so it renders at run time:
+  post_hook=["{{ lms_record_watermark() }}"]). In incremental runs a mart recomputes only the
+  changed keys:
+
+    {{ config(materialized='incremental', incremental_strategy='delete+insert',
+              unique_key='course_id', engine=lms_engine('ReplacingMergeTree(updated_at)'),
+              order_by='course_id') }}
+    with changed as (
+        {% if is_incremental() %}
+        {{ lms_changed_keys([
+            (ref('stg_lms__user_enrolled'), 'course_id'),
+            (ref('stg_lms__content_published'), 'course_id'),
+        ]) }}
+        {% endif %}
+    ), ...
+    where 1 {% if is_incremental() %} and course_id in (select key from changed) {% endif %}
+
+  Watermarks are kept per staging table, so a staging table that was built less recently than
+  another never makes the model skip its rows.
+#}
+
+{#- The watermarks relation (prefixed like every model database). -#}
+{% macro lms_watermarks_relation() -%}
+    {{ return(api.Relation.create(schema=var('schema_prefix', '') ~ 'analytics', identifier='dbt_watermarks', type='table')) }}
+{%- endmacro %}
+
+{#- on-run-start hooks (dbt_project.yml): the analytics database and the watermarks table. -#}
+{% macro lms_create_watermarks_database() -%}
+    create database if not exists {{ lms_watermarks_relation().schema }} {{ lms_on_cluster() }}
+{%- endmacro %}
+
+{% macro lms_create_watermarks_table() -%}
+    {%- set relation = lms_watermarks_relation() -%}
+    create table if not exists {{ relation }} {{ lms_on_cluster() }}
+    (
+        model String,
+        source String,
+        loaded_through DateTime64(3, 'UTC'),
+        as_of DateTime64(3, 'UTC'),
+        run_at DateTime64(3, 'UTC')
+    )
+    engine = {{ lms_engine('ReplacingMergeTree(run_at)') }}
+    order by (model, source)
+{%- endmacro %}
+
+{#- The staging models the current model reads, directly or through other models:
+    a list of graph nodes, sorted by name. -#}
+{% macro lms_staging_ancestors(node_id=none) -%}
+    {%- set start = node_id or model.unique_id -%}
+    {%- set seen = [] -%}
+    {%- set found = [] -%}
+    {%- set frontier = [start] -%}
+    {#- breadth-first over depends_on, bounded depth (the DAG is shallow) -#}
+    {%- for depth in range(20) -%}
+        {%- set next_frontier = [] -%}
+        {%- for uid in frontier -%}
+            {%- set node = graph.nodes.get(uid) -%}
+            {%- if node is not none -%}
+                {%- for parent in node.depends_on.nodes -%}
+                    {%- if parent not in seen -%}
+                        {%- do seen.append(parent) -%}
+                        {%- do next_frontier.append(parent) -%}
+                        {%- set parent_node = graph.nodes.get(parent) -%}
+                        {%- if parent_node is not none and parent_node.resource_type == 'model' and parent_node.name.startswith('stg_') -%}
+                            {%- do found.append(parent_node) -%}
+                        {%- endif -%}
+                    {%- endif -%}
+                {%- endfor -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- set frontier = next_frontier -%}
+    {%- endfor -%}
+    {{ return(found | sort(attribute='name')) }}
+{%- endmacro %}
+
+{#
+  lms_watermark(relation=none) -> a scalar subquery: the model's watermark.
+    - with a staging relation: max ingested_at of that table loaded through at the model's
+      previous run;
+    - without: the minimum over every staging table the model recorded (conservative).
+  The epoch when nothing was recorded (then every row counts as new).
+      where ingested_at > {{ lms_watermark(ref('stg_lms__user_enrolled')) }}
+#}
+{% macro lms_watermark(relation=none) -%}
+    (
+        select coalesce(min(loaded_through), toDateTime64(0, 3, 'UTC'))
+        from (
+            select source, argMax(loaded_through, run_at) as loaded_through
+            from {{ lms_watermarks_relation() }}
+            where model = '{{ this.identifier }}'
+            {%- if relation is not none %} and source = '{{ relation.identifier }}'{% endif %}
+            group by source
+        )
+    )
+{%- endmacro %}
+
+{#
+  lms_changed_keys(pairs) -> `select distinct key from (...)`: the keys touched by staging rows
+  ingested after the model's per-table watermark minus var('ingest_lookback_minutes').
+  `pairs` is a list of (staging relation, key expression); every key expression must have the
+  same type across the pairs (cast if needed). The output column is `key`.
+  Call it OUTSIDE `{% if is_incremental() %}` (dbt only sees refs rendered at parse time):
+  in a full refresh it renders every key, unfiltered.
+      changed as ({{ lms_changed_keys([(ref('stg_lms__quiz_completed'), 'quiz_id'),
+                                       (ref('stg_lms__question_answered'), 'quiz_id')]) }})
+
+  lms_key_filter(key, pairs) -> a boolean SQL condition for a WHERE: `1` in a full refresh,
+  `(<key>) in (<lms_changed_keys(pairs)>)` in an incremental run.
+      where {{ lms_key_filter('course_id', [(ref('stg_lms__user_enrolled'), 'course_id')]) }}
+#}
+{% macro lms_changed_keys(pairs) -%}
+    select distinct key from (
+    {%- for pair in pairs %}
+        {%- set relation = pair[0] -%}
+        {%- set key = pair[1] %}
+        select {{ key }} as key
+        from {{ relation }}
+        {%- if is_incremental() %}
+        where ingested_at > {{ lms_watermark(relation) }} - interval {{ var('ingest_lookback_minutes') }} minute
+        {%- endif %}
+        {%- if not loop.last %}
+        union all
+        {%- endif %}
+    {%- endfor %}
+    )
+{%- endmacro %}
+
+{% macro lms_key_filter(key, pairs) -%}
+    {%- if is_incremental() -%}
+    ({{ key }}) in ({{ lms_changed_keys(pairs) }})
+    {%- else -%}
+    1
+    {%- endif -%}
+{%- endmacro %}
+
+{#
+  lms_previous_as_of() -> a scalar subquery: the as_of the model was last built with (the
+  epoch before its first recorded run). For windowed metrics: rows with a time in
+  (previous_as_of - 30 days, as_of - 30 days] have left the window since that run.
+      and created_at > {{ lms_previous_as_of() }} - interval 30 day
+#}
+{% macro lms_previous_as_of() -%}
+    (
+        select coalesce(argMax(as_of, run_at), toDateTime64(0, 3, 'UTC'))
+        from {{ lms_watermarks_relation() }}
+        where model = '{{ this.identifier }}'
+    )
+{%- endmacro %}
+
+{#
+  lms_as_of() -> a scalar subquery: the as_of of this build (int_as_of; creates the ref).
+      and created_at > {{ lms_as_of() }} - interval 30 day
+#}
+{% macro lms_as_of() -%}
+    (select as_of from {{ ref('int_as_of') }})
+{%- endmacro %}
+
+{#
+  lms_record_watermark() -> post-hook SQL recording, for each staging ancestor of the model,
+  the max ingested_at it holds now, and the current as_of.
+      (already set for models/marts in dbt_project.yml; elsewhere post_hook=["{{ lms_record_watermark() }}"])
+  Runs after the model's insert succeeded; a failed build records nothing, so the next run
+  re-reads from the old watermark (re-reading is idempotent).
+#}
+{% macro lms_record_watermark() -%}
+    {#- nothing to record at parse time, nor for an --empty build (it read no rows) -#}
+    {%- if not execute or flags.EMPTY -%}{{ return('select 1') }}{%- endif -%}
+    {%- set sources = lms_staging_ancestors() -%}
+    {%- set as_of_relation = api.Relation.create(schema=var('schema_prefix', '') ~ 'intermediate', identifier='int_as_of', type='table') -%}
+    {%- set as_of_exists = adapter.get_relation(database=none, schema=as_of_relation.schema, identifier=as_of_relation.identifier) is not none -%}
+    insert into {{ lms_watermarks_relation() }} (model, source, loaded_through, as_of, run_at)
+    select
+        '{{ this.identifier }}' as model,
+        source,
+        loaded_through,
+        {% if as_of_exists %}(select coalesce(max(as_of), toDateTime64(0, 3, 'UTC')) from {{ as_of_relation }}){% else %}toDateTime64(0, 3, 'UTC'){% endif %} as as_of,
+        now64(3, 'UTC') as run_at
+    from (
+        {%- for node in sources %}
+        select '{{ node.alias or node.name }}' as source, (select coalesce(max(ingested_at), toDateTime64(0, 3, 'UTC')) from {{ node.relation_name }}) as loaded_through
+        {%- if not loop.last %}
+        union all
+        {%- endif %}
+        {%- endfor %}
+        {%- if not sources %}
+        select '' as source, toDateTime64(0, 3, 'UTC') as loaded_through where 0
+        {%- endif %}
+    )
+{%- endmacro %}

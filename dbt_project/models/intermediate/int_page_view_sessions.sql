@@ -1,0 +1,99 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='user_id',
+        engine=lms_engine('MergeTree'),
+        order_by='(user_id, session_key, created_at, page_view_id)',
+        partition_by='toYYYYMM(created_at)',
+        post_hook=["{{ lms_record_watermark() }}"],
+    )
+}}
+{#-
+  Every PageView with its session key: the SessionID when not empty; else the user's page views
+  without SessionID, ordered by (created_at, id), start a new session when created_at is more
+  than 30 minutes after the previous one; such a session's key is
+  concat('gap-', lower(hex(MD5(concat(user_id, '|', <id of its first page view>))))).
+
+  Incremental by user (the unit of sessionisation): a run recomputes every page view of the
+  users with page views ingested since its watermark and replaces those users' rows, so a late
+  page view that bridges or splits gap sessions re-keys them all.
+-#}
+with page_views as (
+    select
+        event_id,
+        id,
+        user_id,
+        session_id,
+        created_at,
+        time_on_page,
+        url,
+        path,
+        title,
+        referrer,
+        client_device_type,
+        client_browser,
+        client_operating_system,
+        client_user_agent,
+        client_ip_address,
+        ingested_at
+    from {{ ref('stg_lms__page_view') }}
+    where {{ lms_key_filter('user_id', [(ref('stg_lms__page_view'), 'user_id')]) }}
+),
+
+without_session as (
+    select
+        event_id,
+        user_id,
+        id,
+        created_at,
+        (row_number() over by_time) = 1
+            or created_at > (lagInFrame(created_at) over by_time) + interval 30 minute as starts_session
+    from page_views
+    where session_id = ''
+    window by_time as (
+        partition by user_id order by created_at, id, event_id
+        rows between unbounded preceding and current row
+    )
+),
+
+numbered as (
+    select
+        event_id,
+        user_id,
+        id,
+        created_at,
+        sum(toUInt64(starts_session)) over (
+            partition by user_id order by created_at, id, event_id
+            rows between unbounded preceding and current row
+        ) as session_number
+    from without_session
+),
+
+gap_sessions as (
+    select
+        event_id,
+        {{ lms_gap_session_key('user_id', 'first_value(id) over (partition by user_id, session_number order by created_at, id, event_id rows between unbounded preceding and unbounded following)') }} as gap_session_key,
+        toUInt8(1) as is_gap
+    from numbered
+)
+
+select
+    page_views.id as page_view_id,
+    page_views.event_id as event_id,
+    page_views.user_id as user_id,
+    if(gap_sessions.is_gap = 1, gap_sessions.gap_session_key, page_views.session_id) as session_key,
+    page_views.created_at as created_at,
+    page_views.time_on_page as time_on_page,
+    page_views.url as url,
+    page_views.path as path,
+    page_views.title as title,
+    page_views.referrer as referrer,
+    page_views.client_device_type as client_device_type,
+    page_views.client_browser as client_browser,
+    page_views.client_operating_system as client_operating_system,
+    page_views.client_user_agent as client_user_agent,
+    page_views.client_ip_address as client_ip_address,
+    page_views.ingested_at as ingested_at
+from page_views
+left join gap_sessions on page_views.event_id = gap_sessions.event_id

@@ -1,0 +1,125 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='id',
+        engine=lms_engine('ReplacingMergeTree(updated_at)'),
+        order_by='(user_id, created_at, id)',
+        partition_by='toYYYYMM(created_at)',
+    )
+}}
+{#-
+  page_views: one row per PageView (metrics.md "page_views").
+
+  id = the PageView's ID; session_id = the key of its session (int_page_view_sessions: the
+  SessionID, or the 30-minute-gap key for page views sent without one), i.e. sessions.id.
+  entry_page / exit_page = first / last page view of the session by (created_at, id), whatever
+  the client sent. time_on_page = the client's value when > 0, else the seconds (rounded half
+  up) to the next page view of the same session; NULL for the last one.
+
+  Incremental: a late page view changes its neighbours (entry/exit, time_on_page) and, without
+  SessionID, may re-sessionise its user's page views. A run recomputes every page view of every
+  session that holds a page view of a user with page views ingested since the watermark: the
+  rows of a page view only change inside those sessions, and rows never disappear, so
+  delete+insert by id is exact. Only new or changed rows are written: a row recomputed
+  unchanged keeps its stored copy and its updated_at (bookkeeping: the last run that changed it).
+-#}
+
+
+-- refs used only in incremental runs
+-- depends_on: {{ ref('stg_lms__page_view') }}
+
+with
+{%- if is_incremental() %}
+changed_users as (
+    {{ lms_changed_keys([(ref('stg_lms__page_view'), 'user_id')]) }}
+),
+
+changed_sessions as (
+    select distinct session_key
+    from {{ ref('int_page_view_sessions') }}
+    where user_id in (select key from changed_users)
+),
+{%- endif %}
+
+session_page_views as (
+    select *
+    from {{ ref('int_page_view_sessions') }}
+    {%- if is_incremental() %}
+    where session_key in (select session_key from changed_sessions)
+    {%- endif %}
+),
+
+ordered as (
+    select
+        *,
+        row_number() over from_start as position_in_session,
+        count() over whole_session as session_page_views,
+        leadInFrame(toNullable(created_at)) over to_next as next_created_at
+    from session_page_views
+    window
+        from_start as (
+            partition by session_key order by created_at, page_view_id, event_id
+            rows between unbounded preceding and current row
+        ),
+        whole_session as (partition by session_key),
+        to_next as (
+            partition by session_key order by created_at, page_view_id, event_id
+            rows between current row and 1 following
+        )
+),
+
+page_views as (
+    select
+        page_view_id as id,
+        user_id,
+        session_key as session_id,
+        url,
+        path,
+        title,
+        referrer,
+        if(
+            time_on_page > 0,
+            toNullable(toInt64(time_on_page)),
+            if(
+                next_created_at is null,
+                CAST(NULL AS Nullable(Int64)),
+                toNullable(toInt64(intDiv(
+                    toUnixTimestamp64Milli(assumeNotNull(next_created_at)) - toUnixTimestamp64Milli(created_at) + 500,
+                    1000
+                )))
+            )
+        ) as time_on_page,
+        toBool(position_in_session = 1) as entry_page,
+        toBool(position_in_session = session_page_views) as exit_page,
+        client_device_type,
+        client_browser,
+        client_operating_system,
+        client_user_agent,
+        client_ip_address,
+        created_at
+    from ordered
+)
+
+{% if is_incremental() -%}
+{#- Only new or changed rows are written (delete+insert by id): a row recomputed unchanged keeps
+    its stored copy and updated_at. Unchanged = same hash of every column but updated_at. -#}
+{%- set value_columns = [] -%}
+{%- for column in adapter.get_columns_in_relation(this) -%}
+    {%- if column.name != 'updated_at' -%}{%- do value_columns.append(adapter.quote(column.name)) -%}{%- endif -%}
+{%- endfor %}
+select recomputed.*, {{ lms_run_started_at() }} as updated_at
+from page_views as recomputed
+left join (
+    select id, argMax(cityHash64(tuple({{ value_columns | join(', ') }})), updated_at) as row_hash, toUInt8(1) as present
+    from {{ this }}
+    where user_id in (select user_id from page_views)
+      and id in (select id from page_views)
+    group by id
+) as previous on recomputed.id = previous.id
+where previous.present = 0
+   or previous.row_hash != cityHash64(tuple({% for name in value_columns %}recomputed.{{ name }}{% if not loop.last %}, {% endif %}{% endfor %}))
+{%- else -%}
+select *, {{ lms_run_started_at() }} as updated_at
+from page_views
+{%- endif %}

@@ -1,0 +1,131 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='id',
+        engine=lms_engine('ReplacingMergeTree(updated_at)'),
+        order_by='(user_id, start_time, id)',
+        pre_hook=["
+            {%- if is_incremental() -%}
+            delete from {{ this }}
+            where user_id in ({{ lms_changed_keys([(ref('stg_lms__page_view'), 'user_id')]) }})
+              and id not in (
+                select session_key
+                from {{ ref('int_page_view_sessions') }}
+                where user_id in ({{ lms_changed_keys([(ref('stg_lms__page_view'), 'user_id')]) }})
+              )
+            {%- else -%}
+            select 1
+            {%- endif -%}
+        "],
+    )
+}}
+{#-
+  sessions: one row per session (metrics.md "sessions"), from int_page_view_sessions.
+
+  id = the session key: the page views' SessionID, or for page views without one
+  concat('gap-', md5(user_id | id of the first page view)) (30-minute inactivity rule).
+  user_id / referrer / client metadata = the first page view's (by created_at, then id);
+  start_time = min created_at; end_time = max(created_at + TimeOnPage) (the client's value);
+  duration = end_time - start_time in whole seconds (rounded half up); page_views = count;
+  entry_page / exit_page = URL of the first / last page view; utm_source / utm_medium /
+  utm_campaign = the entry URL's query parameters (URL-decoded; '' when absent).
+  created_at / updated_at are bookkeeping (when the row was first built / last changed).
+
+  Incremental (replace unit: the session, unique_key id): a run recomputes every session that
+  holds a page view of a user with page views ingested since the watermark (so a session shared
+  by several users is recomputed whole). A late page view may merge or re-key that user's
+  30-minute-gap sessions: the pre-hook deletes that user's stored sessions whose key no longer
+  exists; every other changed session is replaced by id.
+-#}
+
+
+-- refs used only in incremental runs
+-- depends_on: {{ ref('stg_lms__page_view') }}
+
+with
+{%- if is_incremental() %}
+changed_users as (
+    {{ lms_changed_keys([(ref('stg_lms__page_view'), 'user_id')]) }}
+),
+
+changed_sessions as (
+    select distinct session_key
+    from {{ ref('int_page_view_sessions') }}
+    where user_id in (select key from changed_users)
+),
+{%- endif %}
+
+session_page_views as (
+    select
+        session_key,
+        user_id,
+        page_view_id,
+        event_id,
+        created_at,
+        time_on_page,
+        url,
+        referrer,
+        client_device_type,
+        client_browser,
+        client_operating_system,
+        client_user_agent,
+        client_ip_address
+    from {{ ref('int_page_view_sessions') }}
+    {%- if is_incremental() %}
+    where session_key in (select session_key from changed_sessions)
+    {%- endif %}
+),
+
+{%- set first = 'tuple(created_at, page_view_id, event_id)' %}
+
+per_session as (
+    select
+        session_key as id,
+        argMin(user_id, {{ first }}) as user_id,
+        min(created_at) as start_time,
+        max(created_at + toIntervalSecond(time_on_page)) as end_time,
+        count() as page_views,
+        argMin(url, {{ first }}) as entry_page,
+        argMax(url, {{ first }}) as exit_page,
+        argMin(referrer, {{ first }}) as referrer,
+        argMin(client_device_type, {{ first }}) as client_device_type,
+        argMin(client_browser, {{ first }}) as client_browser,
+        argMin(client_operating_system, {{ first }}) as client_operating_system,
+        argMin(client_user_agent, {{ first }}) as client_user_agent,
+        argMin(client_ip_address, {{ first }}) as client_ip_address
+    from session_page_views
+    group by session_key
+),
+
+sessions as (
+    select
+        id,
+        user_id,
+        start_time,
+        end_time,
+        toInt64(intDiv(toUnixTimestamp64Milli(end_time) - toUnixTimestamp64Milli(start_time) + 500, 1000)) as duration,
+        toInt64(page_views) as page_views,
+        entry_page,
+        exit_page,
+        referrer,
+        decodeURLFormComponent(extractURLParameter(entry_page, 'utm_source')) as utm_source,
+        decodeURLFormComponent(extractURLParameter(entry_page, 'utm_medium')) as utm_medium,
+        decodeURLFormComponent(extractURLParameter(entry_page, 'utm_campaign')) as utm_campaign,
+        client_device_type,
+        client_browser,
+        client_operating_system,
+        client_user_agent,
+        client_ip_address
+    from per_session
+)
+
+{# Incremental runs write only new or changed rows (lms_bookkeeping gives them the run start
+    as updated_at); a row recomputed unchanged keeps its stored copy. #}
+select *
+from (
+    {{ lms_bookkeeping('sessions', key='id') }}
+)
+{%- if is_incremental() %}
+where updated_at = {{ lms_run_started_at() }}
+{%- endif %}
