@@ -58,13 +58,12 @@ def cluster_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_cluster_target_with_atomic_databases_gets_replicated_engines_with_paths(
     dbt_harness: DbtHarness, cluster_env: None, tmp_path: Path
 ) -> None:
-    # The project's `cluster` target without a Replicated database engine: dbt-clickhouse
-    # issues ON CLUSTER DDL and the tables need their replication path.
+    # The project's `cluster` target as shipped: dbt-clickhouse issues ON CLUSTER DDL and the
+    # tables need their replication path.
     profiles = yaml.safe_load((dbt_harness.project_dir / "profiles.yml").read_text())
-    profiles["lms_analytics"]["outputs"]["cluster"].pop("database_engine", None)
-    (tmp_path / "profiles.yml").write_text(yaml.safe_dump(profiles))
+    assert "database_engine" not in profiles["lms_analytics"]["outputs"]["cluster"]
 
-    engines = _engines(dbt_harness.manifest(target="cluster", profiles_dir=tmp_path))
+    engines = _engines(dbt_harness.manifest(target="cluster"))
 
     assert engines["int_enrollments"] == f"ReplicatedMergeTree({PATH_ARGS})"
     assert engines["int_as_of"] == f"ReplicatedMergeTree({PATH_ARGS})"
@@ -75,14 +74,16 @@ def test_cluster_target_with_atomic_databases_gets_replicated_engines_with_paths
 
 
 def test_cluster_target_with_replicated_databases_gets_replicated_engines(
-    dbt_harness: DbtHarness, cluster_env: None
+    dbt_harness: DbtHarness, cluster_env: None, tmp_path: Path
 ) -> None:
-    profile = yaml.safe_load((dbt_harness.project_dir / "profiles.yml").read_text())
-    cluster = profile["lms_analytics"]["outputs"]["cluster"]
-    if "replicated" not in str(cluster.get("database_engine", "")).lower():
-        pytest.skip("the cluster target does not use Replicated databases")
+    # The same target on Replicated databases: the database replicates the DDL itself.
+    profiles = yaml.safe_load((dbt_harness.project_dir / "profiles.yml").read_text())
+    profiles["lms_analytics"]["outputs"]["cluster"]["database_engine"] = (
+        "Replicated('/clickhouse/databases/{database}', '{shard}', '{replica}')"
+    )
+    (tmp_path / "profiles.yml").write_text(yaml.safe_dump(profiles))
 
-    engines = _engines(dbt_harness.manifest(target="cluster"))
+    engines = _engines(dbt_harness.manifest(target="cluster", profiles_dir=tmp_path))
 
     # a Replicated database replicates the DDL and gives tables their default path
     assert engines["int_page_view_sessions"] == "ReplicatedMergeTree()"
