@@ -12,7 +12,8 @@ from ingestion.raw_schema import RAW_TABLES
 
 pytestmark = pytest.mark.slow
 
-STAGING = "path:models/staging"
+# Staging plus the seed its payment-currency test reads.
+STAGING = ["path:models/staging", "fx_rates"]
 T0 = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
 
 ENROLLED = {

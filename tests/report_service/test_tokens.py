@@ -29,8 +29,9 @@ def _settings(tmp_path: Path, **overrides: Any) -> Settings:
 
 
 def _claims(**overrides: Any) -> dict[str, Any]:
+    # Built at collection time (parametrize): valid for longer than the whole suite runs.
     now = datetime.now(UTC)
-    return {"sub": "u-1", "role": "analyst", "org": "org-a", "exp": now + timedelta(minutes=5)} | (
+    return {"sub": "u-1", "role": "analyst", "org": "org-a", "exp": now + timedelta(days=1)} | (
         overrides
     )
 
