@@ -7,7 +7,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from ingestion.decoding import Decoded, Rejected
+from ingestion.decoding import Decoded, Rejected, Row, as_row
 from ingestion.raw_schema import BY_EVENT_TYPE, RawTable
 
 
@@ -20,24 +20,36 @@ class OffsetRange:
 @dataclass
 class Batch:
     started: float = field(default_factory=time.monotonic)
-    rows: dict[str, list[Decoded]] = field(default_factory=lambda: defaultdict(list))
+    # event type -> its rows, as `ingestion.decoding.Row` tuples
+    rows: dict[str, list[Row]] = field(default_factory=lambda: defaultdict(list))
     rejected: list[Rejected] = field(default_factory=list)
     offsets: dict[tuple[str, int], OffsetRange] = field(default_factory=dict)
     size: int = 0
 
     def add(self, item: Decoded | Rejected) -> None:
         if isinstance(item, Decoded):
-            self.rows[item.event.event_type].append(item)
+            self.add_row(item.event.event_type, as_row(item))
         else:
-            self.rejected.append(item)
-        coordinates = item.coordinates
-        key = (coordinates.topic, coordinates.partition)
-        known = self.offsets.get(key)
+            self.add_rejected(item)
+
+    def add_row(self, event_type: str, row: Row) -> None:
+        """A decoded message, as `RowDecoder` gives it."""
+        self.rows[event_type].append(row)
+        self._track(row[3], row[4], row[5])
+
+    def add_rejected(self, rejected: Rejected) -> None:
+        self.rejected.append(rejected)
+        coordinates = rejected.coordinates
+        self._track(coordinates.topic, coordinates.partition, coordinates.offset)
+
+    def _track(self, topic: str, partition: int, offset: int) -> None:
+        known = self.offsets.get((topic, partition))
         if known is None:
-            self.offsets[key] = OffsetRange(coordinates.offset, coordinates.offset)
-        else:
-            known.first = min(known.first, coordinates.offset)
-            known.last = max(known.last, coordinates.offset)
+            self.offsets[(topic, partition)] = OffsetRange(offset, offset)
+        elif offset > known.last:
+            known.last = offset
+        elif offset < known.first:
+            known.first = offset
         self.size += 1
 
     def __len__(self) -> int:
@@ -46,7 +58,7 @@ class Batch:
     def age(self) -> float:
         return time.monotonic() - self.started
 
-    def tables(self) -> list[tuple[RawTable, list[Decoded]]]:
+    def tables(self) -> list[tuple[RawTable, list[Row]]]:
         return [(BY_EVENT_TYPE[event_type], rows) for event_type, rows in self.rows.items()]
 
     def deduplication_token(self, target: str) -> str:

@@ -8,11 +8,13 @@ boundaries is dropped by ClickHouse; rows replayed with other boundaries fold by
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from math import floor
 
 from ingestion.batch import Batch
-from ingestion.decoding import Decoded
-from ingestion.raw_schema import DATABASE, ERRORS_TABLE, RawTable
+from ingestion.decoding import Row
+from ingestion.raw_schema import DATABASE, ERRORS_TABLE, RAW_TABLES, RawTable
 
 log = logging.getLogger(__name__)
 
@@ -38,25 +40,34 @@ ERROR_TYPES = [
 ]
 
 
-def table_columns(table: RawTable, rows: list[Decoded], ingested_at: datetime) -> list[list]:
-    """The rows of one raw table as columns, in `table.column_names` order."""
-    columns: list[list] = [[row.event_id for row in rows]]
-    events = [row.event for row in rows]
-    for column in table.event_columns:
-        if column.subfield is None:
-            columns.append([getattr(event, column.field) for event in events])
-        else:
-            columns.append(
-                [getattr(getattr(event, column.field), column.subfield) for event in events]
-            )
-    columns.append([row.schema_version for row in rows])
-    columns.append([row.coordinates.topic for row in rows])
-    columns.append([row.coordinates.partition for row in rows])
-    columns.append([row.coordinates.offset for row in rows])
-    columns.append([row.coordinates.key for row in rows])
-    columns.append([ingested_at] * len(rows))
-    columns.append([row.raw for row in rows])
-    return columns
+def datetime64_ms(value: datetime) -> int:
+    """`DateTime64(3)` ticks of a time, computed as clickhouse-connect does for a datetime."""
+    return (floor(value.timestamp()) * 1_000_000 + value.microsecond) // 1000
+
+
+# table -> positions (among its event columns) of the DateTime64 ones
+_TIME_COLUMNS = {
+    table.name: tuple(i for i, c in enumerate(table.event_columns) if "DateTime64" in c.type)
+    for table in RAW_TABLES
+}
+
+
+def table_columns(table: RawTable, rows: list[Row], ingested_at: datetime) -> list[Sequence]:
+    """The rows of one raw table as columns, in `table.column_names` order.
+
+    Rows become columns in C (zip) rather than value by value in Python; times are passed as
+    DateTime64 ticks, which clickhouse-connect writes as they are.
+    """
+    if not rows:
+        return [[] for _ in table.column_names]
+    event_ids, values, versions, topics, partitions, offsets, keys, raws = zip(*rows, strict=True)
+    event_columns: list[Sequence] = list(zip(*values, strict=True))
+    for position in _TIME_COLUMNS[table.name]:
+        event_columns[position] = [
+            None if value is None else datetime64_ms(value) for value in event_columns[position]
+        ]
+    received = [datetime64_ms(ingested_at)] * len(rows)
+    return [event_ids, *event_columns, versions, topics, partitions, offsets, keys, received, raws]
 
 
 class RawWriter:
@@ -68,14 +79,12 @@ class RawWriter:
         now = datetime.now(UTC)
         written: dict[str, int] = {}
         for table, rows in batch.tables():
-            self._client.insert(
+            self._insert(
                 table.name,
                 table_columns(table, rows, now),
-                column_names=table.column_names,
-                column_type_names=table.column_types,
-                column_oriented=True,
-                database=DATABASE,
-                settings={"insert_deduplication_token": batch.deduplication_token(table.name)},
+                table.column_names,
+                table.column_types,
+                batch.deduplication_token(table.name),
             )
             written[table.name] = len(rows)
         if batch.rejected:
@@ -90,14 +99,32 @@ class RawWriter:
                 [r.error_class for r in rejected],
                 [now] * len(rejected),
             ]
-            self._client.insert(
+            self._insert(
                 ERRORS_TABLE,
                 columns,
-                column_names=ERROR_COLUMNS,
-                column_type_names=ERROR_TYPES,
-                column_oriented=True,
-                database=DATABASE,
-                settings={"insert_deduplication_token": batch.deduplication_token(ERRORS_TABLE)},
+                ERROR_COLUMNS,
+                ERROR_TYPES,
+                batch.deduplication_token(ERRORS_TABLE),
             )
             written[ERRORS_TABLE] = len(rejected)
         return written
+
+    def _insert(
+        self, table: str, columns: list, names: list[str], types: list[str], token: str
+    ) -> None:
+        context = self._client.create_insert_context(
+            table,
+            column_names=names,
+            database=DATABASE,
+            column_type_names=types,
+            column_oriented=True,
+            settings={"insert_deduplication_token": token},
+            data=columns,
+        )
+        try:
+            self._client.insert(context=context)
+        finally:
+            # clickhouse-connect's InsertContext refers to itself (a bound method kept as an
+            # attribute), so it and the columns it holds would wait for the cyclic collector,
+            # which the consumer runs rarely: drop its attributes, and with them the cycle.
+            vars(context).clear()
