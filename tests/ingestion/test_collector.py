@@ -536,7 +536,7 @@ process.stdout.write(JSON.stringify({sent, storage: store, now}));
 def run_tracker(steps: list[dict], start: int, storage: dict | None = None) -> dict[str, Any]:
     node = shutil.which("node")
     if node is None:
-        pytest.skip("node is not installed: tracker.js is exercised by the browser tests")
+        pytest.skip("node is not installed, so tracker.js cannot run here")
     scenario = {
         "url": "https://lms.example/courses/c-1/lessons/l-2?utm_source=mail&utm_campaign=fall",
         "start": start,
