@@ -23,7 +23,18 @@ $(MANIFEST): $(STAMP) $(DBT_FILES)
 		--profiles-dir dbt_project
 	touch $(MANIFEST)
 
-install: $(STAMP) $(MANIFEST)
+# The dashboards' charting library: from the npm registry (package-lock.json), copied into the
+# static folder the report service serves (no CDN: the pages work offline).
+FRONTEND := report_service/dashboards/frontend
+VENDOR := report_service/dashboards/static/vendor/echarts.min.js
+
+$(VENDOR): $(FRONTEND)/package.json $(FRONTEND)/package-lock.json $(FRONTEND)/copy-vendor.mjs
+	@command -v npm >/dev/null || { echo "npm (Node.js 18+) is needed to install the dashboards' charting library" >&2; exit 1; }
+	npm ci --prefix $(FRONTEND) --no-audit --no-fund --loglevel=error
+	npm run --prefix $(FRONTEND) --silent build
+	touch $(VENDOR)
+
+install: $(STAMP) $(MANIFEST) $(VENDOR)
 
 demo: install
 	$(BIN)/lms-analytics demo
@@ -36,4 +47,4 @@ lint: install
 
 clean:
 	-$(BIN)/lms-analytics stack down
-	rm -rf $(VENV) .lms-analytics
+	rm -rf $(VENV) .lms-analytics $(FRONTEND)/node_modules $(dir $(VENDOR))
