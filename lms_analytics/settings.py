@@ -75,6 +75,29 @@ class Settings(BaseSettings):
     artifact_dir: Path | None = Field(default=None, description="Default: <home>/artifacts.")
     report_timezone: str = "UTC"
     public_base_url: str | None = None
+    analytics_database: str = Field(
+        default="analytics", description="ClickHouse database of the marts reports read."
+    )
+    # A scheduled report run that fails is retried this often, after this delay (doubling).
+    report_max_retries: int = Field(default=2, ge=0, le=10)
+    report_retry_delay_seconds: float = Field(default=60.0, ge=0)
+
+    # Dagster: the UI/GraphQL endpoint that report schedule changes ask to reload its code.
+    dagster_port: int = 13000
+    dagster_url: str | None = Field(default=None, description="External Dagster webserver URL.")
+
+    # Dashboards: the web pages and the widget data API (report_service.dashboards).
+    dashboard_share_secret: str | None = Field(
+        default=None,
+        description="Key of the share links of public dashboards (32+ bytes); default: derived"
+        " from jwt_hs256_secret. Changing it revokes every share link.",
+    )
+    dashboard_cache_seconds: float = Field(
+        default=60.0, ge=0, description="How long widget data is reused (0: never cached)."
+    )
+    dashboard_refresh_seconds: int = Field(
+        default=300, ge=0, description="How often an open dashboard reloads its widgets (0: off)."
+    )
 
     # Outgoing mail for report delivery.
     smtp_host: str = LOOPBACK
@@ -150,6 +173,10 @@ class Settings(BaseSettings):
     @property
     def artifacts_path(self) -> Path:
         return self.artifact_dir or self.home / "artifacts"
+
+    @property
+    def dagster_webserver_url(self) -> str:
+        return (self.dagster_url or f"http://{self.bind_host}:{self.dagster_port}").rstrip("/")
 
     def kafka_topic(self, topic: str) -> str:
         return self.kafka_topic_prefix + topic

@@ -21,7 +21,7 @@ from orchestration.build import BuildFailed
 if TYPE_CHECKING:
     from orchestration.build import BuildReport
 
-DEFAULT_DAGSTER_PORT = 13000  # request: setting `dagster_port`
+
 # Bound to the real stdout: a build sends what dbt prints elsewhere (see build_models).
 console = Console(highlight=False, file=sys.stdout)
 
@@ -126,8 +126,12 @@ def _interrupt(signum: int, frame: object) -> NoReturn:
 
 def dagster(
     port: Annotated[
-        int, typer.Option(help="Port of the Dagster UI (on LMS_ANALYTICS_BIND_HOST).")
-    ] = DEFAULT_DAGSTER_PORT,
+        int | None,
+        typer.Option(
+            help="Port of the Dagster UI (on LMS_ANALYTICS_BIND_HOST); "
+            "default LMS_ANALYTICS_DAGSTER_PORT (13000)."
+        ),
+    ] = None,
     startup_timeout: Annotated[
         float, typer.Option(help="Seconds to wait for the UI and the code location.")
     ] = 180.0,
@@ -144,7 +148,7 @@ def dagster(
         StackManager(settings).up()
         spinner.update("Parsing the dbt project (if it changed)...")
         ensure_manifest()
-    services = DagsterServices(settings, port=port)
+    services = DagsterServices(settings, port=port or settings.dagster_port)
     # SIGTERM (a service manager, `kill`) stops the children like Ctrl-C does. Setting SIGINT
     # too matters when this runs in the background of a shell, which ignores SIGINT there: the
     # children would inherit "ignored" and Dagster maps their SIGTERM onto SIGINT's handler.

@@ -1,8 +1,10 @@
 """The Dagster code location: one `Definitions` object (loaded by workspace.yaml).
 
 Groups: `kafka` (topics, external) -> `ingestion` (raw tables) -> `staging` -> `intermediate`
--> `marts`. Ingestion runs every minute; the dbt models follow through their automation
-conditions (`dbt_automation_sensor`); marts carry freshness policies and freshness checks.
+-> `marts` -> `reports`. Ingestion runs every minute; the dbt models follow through their
+automation conditions (`dbt_automation_sensor`); marts carry freshness policies and freshness
+checks; each saved report schedule of the report service is a schedule of its own running its
+report's partitioned job (`report_schedules`, read from PostgreSQL when the location loads).
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from orchestration.ingestion_assets import (
     ingest_every_minute,
     ingest_job,
 )
+from orchestration.report_schedules import scheduled_report_definitions
 from orchestration.resources import LmsAnalyticsResource
 
-defs = dg.Definitions(
+pipeline_defs = dg.Definitions(
     assets=[*TOPIC_SPECS, ingest_events, lms_dbt_models],
     asset_checks=mart_freshness_checks,
     jobs=[ingest_job, dbt_build_job, dbt_full_refresh_job],
@@ -33,3 +36,5 @@ defs = dg.Definitions(
     sensors=[dbt_automation_sensor, mart_freshness_checks_sensor],
     resources={"lms": LmsAnalyticsResource(), "dbt": dbt_cli_resource()},
 )
+
+defs = dg.Definitions.merge(pipeline_defs, scheduled_report_definitions())

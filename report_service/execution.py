@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -88,6 +89,14 @@ def result_url(settings: Settings, report_id: uuid.UUID, execution_id: uuid.UUID
     return f"{base}/v1/reports/{report_id}/executions/{execution_id}/result"
 
 
+def period_columns(period: Period | None) -> dict[str, datetime | None]:
+    """The execution columns that record `period` (both NULL: all data)."""
+    return {
+        "period_start": period.start if period else None,
+        "period_end": period.end if period else None,
+    }
+
+
 def schedule_period(frequency: Frequency | str, run_at: datetime, timezone: str) -> Period:
     """What a scheduled run covers: whole local days before the run's day.
 
@@ -131,16 +140,44 @@ class ReportExecutor:
 
     # --- the steps ----------------------------------------------------------------------
 
-    def create_execution(self, report_id: uuid.UUID) -> uuid.UUID:
-        """A pending execution of the report (committed)."""
+    def create_execution(
+        self,
+        report_id: uuid.UUID,
+        period: Period | None = None,
+        *,
+        dagster_run_id: str | None = None,
+    ) -> uuid.UUID:
+        """A pending execution of the report over `period` (committed)."""
         with self.sessions() as session:
             if session.get(Report, report_id) is None:
                 raise ExecutionNotFoundError(f"report {report_id} does not exist")
             now = self.clock()
-            execution = ReportExecution(report_id=report_id, created_at=now, updated_at=now)
+            execution = ReportExecution(
+                report_id=report_id,
+                created_at=now,
+                updated_at=now,
+                dagster_run_id=dagster_run_id,
+                **period_columns(period),
+            )
             session.add(execution)
             session.commit()
             return execution.id
+
+    def delivered_execution(self, report_id: uuid.UUID, period: Period) -> uuid.UUID | None:
+        """A completed scheduled (or backfilled) execution of the report over `period`."""
+        with self.sessions() as session:
+            return session.scalar(
+                select(ReportExecution.id)
+                .where(
+                    ReportExecution.report_id == report_id,
+                    ReportExecution.status == ExecutionStatus.COMPLETED.value,
+                    ReportExecution.period_start == period.start,
+                    ReportExecution.period_end == period.end,
+                    ReportExecution.dagster_run_id.is_not(None),
+                )
+                .order_by(ReportExecution.created_at)
+                .limit(1)
+            )
 
     def execute(
         self,
@@ -222,8 +259,9 @@ class ReportExecutor:
         *,
         recipients: Sequence[str] | None = None,
         deliver: bool = True,
+        dagster_run_id: str | None = None,
     ) -> ExecutionOutcome:
-        execution_id = self.create_execution(report_id)
+        execution_id = self.create_execution(report_id, period, dagster_run_id=dagster_run_id)
         return self.execute(execution_id, period, recipients=recipients, deliver=deliver)
 
     # --- bookkeeping ------------------------------------------------------------------------
@@ -281,10 +319,14 @@ class ReportExecutor:
             return ExecutionStatus(execution.status)
 
 
-def _executor(settings: Settings, **options: Any) -> tuple[ReportExecutor, Callable[[], None]]:
+@contextmanager
+def report_executor(settings: Settings, **parts: Any) -> Iterator[ReportExecutor]:
+    """An executor on its own small connection pool, disposed of at the end (for jobs)."""
     database = create_db_engine(settings, pool_size=1, max_overflow=1)
-    executor = ReportExecutor(settings, session_factory(database), **options)
-    return executor, database.dispose
+    try:
+        yield ReportExecutor(settings, session_factory(database), **parts)
+    finally:
+        database.dispose()
 
 
 def run_report(
@@ -301,13 +343,10 @@ def run_report(
     execution. Check `outcome.status`: failures are recorded, not raised (a missing report
     raises ExecutionNotFoundError). `parts`: `engine`, `store`, `mailer` to use instead of the
     ones the settings describe."""
-    executor, dispose = _executor(settings or get_settings(), **parts)
-    try:
+    with report_executor(settings or get_settings(), **parts) as executor:
         return executor.run(
             uuid.UUID(str(report_id)), period, recipients=recipients, deliver=deliver
         )
-    finally:
-        dispose()
 
 
 def run_scheduled_report(
@@ -319,8 +358,7 @@ def run_scheduled_report(
 ) -> ExecutionOutcome:
     """A schedule's run at `scheduled_at`: its period by `schedule_period`, its recipients."""
     settings = settings or get_settings()
-    executor, dispose = _executor(settings, **parts)
-    try:
+    with report_executor(settings, **parts) as executor:
         with executor.sessions() as session:
             report = session.get(Report, uuid.UUID(str(report_id)))
             if report is None or report.schedule is None:
@@ -328,5 +366,3 @@ def run_scheduled_report(
             frequency = report.schedule.frequency
         period = schedule_period(frequency, scheduled_at, settings.report_timezone)
         return executor.run(uuid.UUID(str(report_id)), period)
-    finally:
-        dispose()

@@ -77,3 +77,60 @@ def next_run_at(
         if run > after_utc:
             return run
     raise AssertionError("unreachable: the last candidate is always after `after`")
+
+
+def is_run_day(
+    *,
+    frequency: Frequency | str,
+    day_of_month: int | None,
+    local_day: date,
+) -> bool:
+    """Whether a schedule runs on `local_day` (a day its cron fired on).
+
+    Cron cannot say "the 31st, or the last day of a shorter month": `cron_expressions` fires
+    on both the 28th and the 29th of February for days past the 28th; this tells which one
+    is the month's run day. Every other firing is a run day.
+    """
+    if Frequency(frequency) is not Frequency.MONTHLY or day_of_month is None:
+        return True
+    return local_day == _clamped(local_day.year, local_day.month, day_of_month)
+
+
+def cron_expressions(
+    *,
+    frequency: Frequency | str,
+    hour: int,
+    minute: int,
+    day_of_week: int | None,
+    day_of_month: int | None,
+) -> list[str]:
+    """Cron expressions (in the report time zone) that fire at every run of the schedule.
+
+    Daily and weekly are one expression each (cron's 0 = Sunday, as the seed's DayOfWeek).
+    A monthly day past the 28th runs on that day in the months that have it and on the last
+    day of the others; February gets both the 28th and the 29th, and `is_run_day` keeps the
+    right one (the 29th only in leap years).
+    """
+    frequency = Frequency(frequency)
+    at = f"{minute} {hour}"
+    if frequency is Frequency.DAILY:
+        return [f"{at} * * *"]
+    if frequency is Frequency.WEEKLY:
+        if day_of_week is None:
+            raise ValueError("a weekly schedule needs day_of_week")
+        return [f"{at} * * {day_of_week}"]
+    if day_of_month is None:
+        raise ValueError("a monthly schedule needs day_of_month")
+    if day_of_month <= 28:
+        return [f"{at} {day_of_month} * *"]
+    months_by_day: dict[str, list[int]] = {}
+    for month in range(1, 13):
+        if month == 2:
+            day = "28,29" if day_of_month >= 29 else str(day_of_month)
+        else:
+            day = str(min(day_of_month, calendar.monthrange(2001, month)[1]))
+        months_by_day.setdefault(day, []).append(month)
+    return [
+        f"{at} {day} {','.join(str(month) for month in months)} *"
+        for day, months in months_by_day.items()
+    ]

@@ -252,6 +252,11 @@ class ExecutionOut(BaseModel):
     duration: int | None = Field(description="Seconds.")
     result_url: str | None
     error: str | None
+    period_start: datetime | None = Field(description="Start of the period covered (NULL: all).")
+    period_end: datetime | None = Field(description="End of the period covered (exclusive).")
+    dagster_run_id: str | None = Field(
+        description="The Dagster run of a scheduled or backfilled execution (NULL: run now)."
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -238,6 +238,11 @@ class ReportExecution(_Timestamps, Base):
     duration: Mapped[int | None] = mapped_column(Integer)  # seconds
     result_url: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
+    # The period the run covered ([start, end), NULL: all data) and the Dagster run behind a
+    # scheduled or backfilled execution (NULL for run-now).
+    period_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    period_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dagster_run_id: Mapped[str | None] = mapped_column(Text)
 
     report: Mapped[Report] = relationship(back_populates="executions")
 
@@ -248,7 +253,19 @@ class ReportExecution(_Timestamps, Base):
             "start_time IS NULL OR end_time IS NULL OR end_time >= start_time",
             name="end_after_start",
         ),
+        CheckConstraint(
+            "(period_start IS NULL) = (period_end IS NULL) AND "
+            "(period_start IS NULL OR period_end > period_start)",
+            name="period_bounds",
+        ),
         Index("ix_report_executions_report_id_created_at", "report_id", text("created_at DESC")),
+        Index(
+            "ix_report_executions_completed_period",
+            "report_id",
+            "period_start",
+            "period_end",
+            postgresql_where=text("status = 'completed'"),
+        ),
     )
 
     def mark_running(self, now: datetime | None = None) -> None:

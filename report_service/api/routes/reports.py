@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -35,6 +35,7 @@ from report_service.api.schemas import (
     ScheduleIn,
 )
 from report_service.auth import Principal
+from report_service.dagster_sync import reload_dagster_code_locations
 from report_service.db.models import Report, ReportSchedule, utcnow
 from report_service.domain import ReportType
 
@@ -59,6 +60,11 @@ def load_report(
     if report is None:
         not_found("report", report_id)
     return report
+
+
+def _sync_dagster(request: Request, background: BackgroundTasks) -> None:
+    """After the response: let the Dagster UI show the changed schedules (best effort)."""
+    background.add_task(reload_dagster_code_locations, request.app.state.settings)
 
 
 def _apply_schedule(
@@ -102,8 +108,11 @@ def create_report(
     session: DbSession,
     zone: ReportZone,
     response: Response,
+    request: Request,
+    background: BackgroundTasks,
 ) -> Report:
-    """Save a report, with its schedule if given (its next run is computed)."""
+    """Save a report, with its schedule if given (its next run is computed). A schedule
+    shows up in Dagster as a schedule of its own, named after the report."""
     require_writer(principal, "create reports")
     now = utcnow()
     report = Report(
@@ -116,6 +125,8 @@ def create_report(
     _apply_schedule(report, body.schedule, now, zone)
     session.add(report)
     session.commit()
+    if report.schedule is not None:
+        _sync_dagster(request, background)
     response.headers["Location"] = f"{router.prefix}/{report.id}"
     return report
 
@@ -132,8 +143,11 @@ def update_report(
     principal: CurrentPrincipal,
     session: DbSession,
     zone: ReportZone,
+    request: Request,
+    background: BackgroundTasks,
 ) -> Report:
-    """Change the fields sent; `schedule` replaces the schedule, `"schedule": null` drops it."""
+    """Change the fields sent; `schedule` replaces the schedule, `"schedule": null` drops it
+    (`"active": false` in it pauses the schedule)."""
     report = load_report(session, principal, report_id, for_update=True)
     require_modifier(principal, "report", report.created_by)
     changes = body.model_dump(mode="json", exclude_unset=True)
@@ -144,18 +158,30 @@ def update_report(
     for field, value in merged.model_dump(mode="json").items():
         setattr(report, field, value)
     now = utcnow()
+    had_schedule = report.schedule is not None
     if schedule_sent:
         _apply_schedule(report, body.schedule, now, zone)
     report.updated_at = now
     session.commit()
+    if had_schedule or report.schedule is not None:  # its name, type or timing may show
+        _sync_dagster(request, background)
     return report
 
 
 @router.delete("/{report_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
-def delete_report(report_id: uuid.UUID, principal: CurrentPrincipal, session: DbSession) -> None:
+def delete_report(
+    report_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    request: Request,
+    background: BackgroundTasks,
+) -> None:
     """Delete the report with its schedule and executions; widgets showing it remain, with
     `report_id` null (their dashboards show the source as deleted)."""
     report = load_report(session, principal, report_id, for_update=True)
     require_modifier(principal, "report", report.created_by)
+    had_schedule = report.schedule is not None
     session.delete(report)
     session.commit()
+    if had_schedule:
+        _sync_dagster(request, background)

@@ -26,7 +26,7 @@ from report_service.artifacts import execution_prefix
 from report_service.db.models import ReportExecution, utcnow
 from report_service.engine.errors import ReportValidationError
 from report_service.engine.query import Period, ReportDefinition
-from report_service.execution import ReportExecutor
+from report_service.execution import ReportExecutor, period_columns
 
 router = APIRouter(prefix="/v1/reports/{report_id}/executions", tags=["executions"])
 
@@ -105,7 +105,9 @@ def run_now(
     except ReportValidationError as error:
         raise RequestValidationError([error.to_detail()]) from None
     now = utcnow()
-    execution = ReportExecution(report_id=report.id, created_at=now, updated_at=now)
+    execution = ReportExecution(
+        report_id=report.id, created_at=now, updated_at=now, **period_columns(body.period)
+    )
     session.add(execution)
     session.commit()
     background.add_task(
