@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from lms_analytics.settings import Settings, get_settings
 from report_service.api.deps import get_principal
 from report_service.api.routes import (
+    dashboard_pages,
     dashboards,
     executions,
     health,
@@ -76,6 +77,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     authenticated = [Depends(get_principal)]  # runs before any parameter or body is looked at
     for router in PROTECTED_ROUTERS:
         app.include_router(router, dependencies=authenticated)
+    # The dashboard pages and widget data API check access themselves (cookie, share links).
+    dashboard_pages.install(app)
 
     @app.exception_handler(IntegrityError)
     async def _conflict(_: Request, error: IntegrityError) -> JSONResponse:
