@@ -99,19 +99,6 @@ class Settings(BaseSettings):
         default=300, ge=0, description="How often an open dashboard reloads its widgets (0: off)."
     )
 
-    # Dashboards: the web pages and the widget data API (report_service.dashboards).
-    dashboard_share_secret: str | None = Field(
-        default=None,
-        description="Key of the share links of public dashboards (32+ bytes); default: derived"
-        " from jwt_hs256_secret. Changing it revokes every share link.",
-    )
-    dashboard_cache_seconds: float = Field(
-        default=60.0, ge=0, description="How long widget data is reused (0: never cached)."
-    )
-    dashboard_refresh_seconds: int = Field(
-        default=300, ge=0, description="How often an open dashboard reloads its widgets (0: off)."
-    )
-
     # Outgoing mail for report delivery.
     smtp_host: str = LOOPBACK
     smtp_port: int = 10025
