@@ -146,7 +146,7 @@ WIDGETS: list[tuple[str, str, WidgetType, Visualization, str, int, int, int, int
         WidgetType.CHART,
         Visualization.BAR,
         "report:quiz",
-        0, 10, 6, 4,
+        0, 10, 5, 4,
     ),
     (
         "Courses at a glance",
@@ -166,7 +166,7 @@ WIDGETS: list[tuple[str, str, WidgetType, Visualization, str, int, int, int, int
             sort_direction="desc",
             limit=50,
         ),
-        6, 10, 6, 4,
+        5, 10, 7, 4,
     ),
 ]  # fmt: skip
 

@@ -274,10 +274,11 @@ def _chart(
         and all(_additive(column, definition) for column in metric_columns)
     ):
         totals = [_total([row[i] for row in rows]) for i in metrics_at]
+        labels, common = _without_common_last_word([column.label for column in metric_columns])
         chart.update(
             mode="totals",
-            category={"name": "metric", "label": "Metric", "time": False},
-            categories=[column.label for column in metric_columns],
+            category={"name": "metric", "label": common or "Metric", "time": False},
+            categories=labels,
             series=[
                 {
                     "name": "total",
@@ -313,6 +314,14 @@ def _trend(points: list[tuple[Any, Any]]) -> tuple[Any, dict[str, Any]]:
         "change": jsonable(change),
         "change_ratio": jsonable(change / previous) if change is not None and previous else None,
     }
+
+
+def _without_common_last_word(labels: list[str]) -> tuple[list[str], str | None]:
+    """["Total enrollments", "Active enrollments"] -> (["Total", "Active"], "Enrollments")."""
+    words = [label.rsplit(" ", 1) for label in labels]
+    if len(labels) > 1 and all(len(w) == 2 for w in words) and len({w[1] for w in words}) == 1:
+        return [w[0] for w in words], words[0][1].capitalize()
+    return labels, None
 
 
 def _metric_of_counts(chart: dict[str, Any]) -> dict[str, Any]:

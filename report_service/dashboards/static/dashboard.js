@@ -64,23 +64,32 @@
     return chart;
   }
 
+  const shortDate = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", timeZone: "UTC" });
+
+  function categoryText(value, time) {
+    if (!time || typeof value !== "string" || !/^\d{4}-\d{2}-\d{2}/.test(value)) return value;
+    return shortDate.format(new Date(value.slice(0, 10) + "T00:00:00Z"));
+  }
+
   function cartesianOption(chart) {
     const kind = chart.kind;
-    const categories = chart.categories;
-    const many = categories.length > 6 || categories.some((c) => String(c).length > 12);
+    const time = chart.category.time;
+    const categories = chart.categories.map((c) => categoryText(c, time));
+    const longest = Math.max(...categories.map((c) => String(c).length));
+    const many = categories.length * Math.max(longest, 4) > 64;
     const unit = chart.series.length ? chart.series[0].unit : null;
     const showLabels = kind === "bar" && categories.length <= 12 && chart.series.length <= 2;
     return {
       color: PALETTE,
       animation: false,
-      grid: { left: 8, right: 16, top: chart.series.length > 1 ? 32 : 16, bottom: 4, containLabel: true },
+      grid: { left: 12, right: 24, top: chart.series.length > 1 ? 32 : 20, bottom: 4, containLabel: true },
       legend: chart.series.length > 1 ? { top: 0, type: "scroll" } : undefined,
       tooltip: { trigger: "axis", confine: true },
       xAxis: {
         type: "category",
         data: categories,
         boundaryGap: kind === "bar",
-        axisLabel: { interval: kind === "bar" ? 0 : "auto", rotate: many ? 30 : 0, width: 110, overflow: "truncate" },
+        axisLabel: { interval: kind === "bar" ? 0 : "auto", rotate: many ? 30 : 0, width: 120, overflow: "truncate", hideOverlap: true },
       },
       yAxis: { type: "value", axisLabel: { formatter: axisFormatter(unit) } },
       series: chart.series.map((s) => ({
@@ -100,17 +109,26 @@
 
   function pieOption(chart) {
     const s = chart.series[0];
+    const values = new Map(chart.categories.map((name, i) => [name, s.values[i]]));
     return {
       color: PALETTE,
       animation: false,
       tooltip: { trigger: "item", confine: true, valueFormatter: (v) => format(v, s.unit) },
+      legend: {
+        type: "scroll",
+        orient: "vertical",
+        right: 0,
+        top: "middle",
+        formatter: (name) => name + "  " + format(values.get(name), s.unit),
+        textStyle: { fontSize: 12 },
+      },
       series: [{
         name: s.label,
         type: "pie",
-        radius: ["38%", "70%"],
-        center: ["50%", "52%"],
-        avoidLabelOverlap: true,
-        label: { formatter: (p) => p.name + "\n" + format(p.value, s.unit) + " (" + p.percent + "%)", fontSize: 11 },
+        radius: ["42%", "72%"],
+        center: ["30%", "52%"],
+        label: { show: true, position: "inside", formatter: (p) => (p.percent >= 6 ? Math.round(p.percent) + "%" : ""), color: "#fff", fontSize: 11 },
+        labelLine: { show: false },
         data: chart.categories.map((name, i) => ({ name, value: s.values[i] })),
       }],
     };
