@@ -53,7 +53,7 @@ def svg_text(page: Any, title: str) -> str:
 def test_demo_dashboard_renders_every_widget_with_its_data(
     served: Served, demo: tuple[Any, str], page: Any, artifacts: Path
 ) -> None:
-    dashboard_id, url = demo
+    _, url = demo
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
 
