@@ -111,14 +111,16 @@ class ScheduledReport:
         """What decides when it runs: a tick of a definition with other timing is stale."""
         return (self.frequency, self.day_of_week, self.day_of_month, self.hour, self.minute)
 
-    def cron(self) -> list[str]:
-        return cron_expressions(
+    def cron(self) -> str | list[str]:
+        """One cron string (shown as such in the UI), or several for a day past the 28th."""
+        expressions = cron_expressions(
             frequency=self.frequency,
             hour=self.hour,
             minute=self.minute,
             day_of_week=self.day_of_week,
             day_of_month=self.day_of_month,
         )
+        return expressions[0] if len(expressions) == 1 else expressions
 
 
 def report_asset_key(report: ScheduledReport) -> dg.AssetKey:

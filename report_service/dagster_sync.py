@@ -18,7 +18,7 @@ from lms_analytics.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TIMEOUT_SECONDS = 30.0
+TIMEOUT_SECONDS = 120.0  # a reload re-imports the code location (dbt manifest included)
 
 LOCATIONS_QUERY = "{ workspaceOrError { ... on Workspace { locationEntries { name } } } }"
 

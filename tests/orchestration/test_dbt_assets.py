@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import signal
 import subprocess
@@ -15,6 +14,7 @@ import dagster as dg
 import httpx
 import psutil
 import pytest
+from dagster_process import dagster_command
 from dbt_harness import DbtHarness
 
 from ingestion.raw_schema import RAW_TABLES
@@ -273,23 +273,6 @@ def test_a_dbt_selection_with_full_refresh_rebuilds_only_the_selected_models(
 
 
 # --- lms-analytics dagster -------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def dagster_command(settings: Settings, port: int, log: Path) -> Iterator[subprocess.Popen]:
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "lms_analytics", "dagster", "--port", str(port)],
-            env=child_environment(settings),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(30)
 
 
 def test_dagster_command_serves_the_ui_with_every_asset_and_stops_cleanly(
