@@ -10,6 +10,7 @@ If the library is missing the page says so in a banner and every widget shows th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from functools import cache
@@ -18,6 +19,10 @@ from typing import Any
 
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -39,6 +44,37 @@ log = logging.getLogger(__name__)
 
 
 @cache
+def _fingerprint(name: str) -> str:
+    """A short hash of a static file's content: its URL changes when the file does."""
+    try:
+        return hashlib.sha256((STATIC / name).read_bytes()).hexdigest()[:12]
+    except OSError:
+        return "missing"
+
+
+def static_url(name: str) -> str:
+    """The URL of a static file, fingerprinted so browsers may cache it for good."""
+    return f"{STATIC_PREFIX}/{name}?v={_fingerprint(name)}"
+
+
+class CachedStaticFiles(StaticFiles):
+    """Static files with long-lived caching: page URLs carry a content fingerprint."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+def static_app() -> ASGIApp:
+    """The static files, gzipped for clients that accept it (ECharts: 1.1 MB -> ~0.37 MB)."""
+    return GZipMiddleware(
+        CachedStaticFiles(directory=STATIC, check_dir=False), minimum_size=1024, compresslevel=6
+    )
+
+
+@cache
 def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -46,7 +82,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals["static"] = lambda name: f"{STATIC_PREFIX}/{name}"
+    env.globals["static"] = static_url
     env.filters["tojson_attr"] = lambda value: json.dumps(value, separators=(",", ":"))
     return env
 

@@ -208,9 +208,16 @@ def test_missing_charting_library_is_a_clear_banner_not_a_blank_chart(
     assert any("charting library is not installed" in r.getMessage() for r in caplog.records)
 
 
-def test_the_installed_charting_library_is_served(site: TestClient) -> None:
-    response = site.get("/dashboards/static/vendor/echarts.min.js")
+def test_the_installed_charting_library_is_served_gzipped_and_cacheable(
+    site: TestClient,
+) -> None:
+    response = site.get(
+        "/dashboards/static/vendor/echarts.min.js", headers={"Accept-Encoding": "gzip"}
+    )
     assert response.status_code == 200, "run make install: the npm step copies ECharts"
-    assert len(response.content) > 500_000
+    assert len(response.content) > 500_000  # decoded by the client
+    assert response.headers["content-encoding"] == "gzip"
+    assert response.num_bytes_downloaded < len(response.content) / 2  # bytes on the wire
+    assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert pages.library_version() is not None
     assert site.get("/dashboards/static/dashboard.js").status_code == 200

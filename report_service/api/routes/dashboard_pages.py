@@ -13,7 +13,6 @@ from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 from sqlalchemy import or_, select
 
 from lms_analytics.settings import Settings
@@ -46,11 +45,7 @@ def install(app: FastAPI) -> None:
     """Add the pages, the widget data API and the static files to `app`."""
     app.include_router(router)
     app.include_router(widget_data.router)
-    app.mount(
-        pages.STATIC_PREFIX,
-        StaticFiles(directory=pages.STATIC, check_dir=False),
-        name="dashboard-static",
-    )
+    app.mount(pages.STATIC_PREFIX, pages.static_app(), name="dashboard-static")
     pages.library_problem()  # logs an error at start when the charting library is missing
 
 

@@ -280,6 +280,9 @@
     updateCourseOptions();
     const updated = document.getElementById("updated");
     if (updated) updated.textContent = "Updated " + new Date().toLocaleTimeString();
+    if (!document.body.dataset.firstDrawnMs) {
+      document.body.dataset.firstDrawnMs = String(Math.round(performance.now()));  // since navigation start
+    }
     document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
   }
 
