@@ -34,7 +34,7 @@ def _free_ports(count: int) -> list[int]:
 
 def isolated_settings(home: Path, **overrides: Any) -> Settings:
     """Settings for a stack under `home` on free ports; `overrides` win."""
-    postgres_port, kafka_port, clickhouse_port, smtp_port, dagster_port = _free_ports(5)
+    postgres_port, kafka_port, clickhouse_port, smtp_port, dagster_port, api_port = _free_ports(6)
     values: dict[str, Any] = {
         "home": home,
         "bind_host": "127.0.0.1",
@@ -47,6 +47,8 @@ def isolated_settings(home: Path, **overrides: Any) -> Settings:
         "smtp_port": smtp_port,
         "dagster_url": None,
         "dagster_port": dagster_port,  # a schedule change never reloads the user's own Dagster
+        "api_port": api_port,
+        "public_base_url": None,
     }
     values.update(overrides)
     with pytest.MonkeyPatch.context() as patch:  # nothing from the caller's environment

@@ -25,6 +25,7 @@ from typing import Any
 
 from lms_analytics.errors import StackError
 from lms_analytics.settings import Settings
+from lms_analytics.stack.api import ReportApi
 from lms_analytics.stack.clickhouse import ClickHouse
 from lms_analytics.stack.kafka import Kafka
 from lms_analytics.stack.ports import port_holder, port_is_free
@@ -52,7 +53,13 @@ Progress = Callable[[str, str], None]
 
 
 def default_services(settings: Settings) -> list[Service]:
-    return [Postgres(settings), Kafka(settings), ClickHouse(settings), SmtpSink(settings)]
+    return [
+        Postgres(settings),
+        Kafka(settings),
+        ClickHouse(settings),
+        SmtpSink(settings),
+        ReportApi(settings),
+    ]
 
 
 class UpAction(StrEnum):

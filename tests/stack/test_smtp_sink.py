@@ -46,7 +46,7 @@ def test_sink_is_part_of_the_default_stack(local_stack: Settings) -> None:
     names = [service.name for service in default_services(local_stack)]
     statuses = {status.service: status for status in StackManager(local_stack).status()}
 
-    assert names[-1] == "smtp"
+    assert "smtp" in names
     assert statuses["smtp"].state is State.RUNNING and statuses["smtp"].healthy
     assert statuses["smtp"].endpoint == f"smtp://127.0.0.1:{local_stack.smtp_port}"
 

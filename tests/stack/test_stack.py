@@ -32,7 +32,7 @@ from lms_analytics.stack.process import (
 )
 from lms_analytics.stack.service import Launch, Service
 
-SERVICES = ["postgres", "kafka", "clickhouse", "smtp"]
+SERVICES = ["postgres", "kafka", "clickhouse", "smtp", "api"]
 
 
 def _statuses(settings: Settings) -> dict[str, dict]:
@@ -51,6 +51,7 @@ def _external_settings(local_stack: Settings, settings_factory, **overrides) -> 
         "kafka_bootstrap_servers": local_stack.kafka_bootstrap,
         "clickhouse_url": local_stack.clickhouse_http_url,
         "smtp_host": "mail.example.invalid",  # not loopback: the SMTP sink is external
+        "public_base_url": "https://reports.example.invalid",  # the API is deployed elsewhere
     }
     values.update(overrides)
     return settings_factory(**values)
