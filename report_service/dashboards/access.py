@@ -29,6 +29,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import jwt
 from fastapi import Request, Response
 from sqlalchemy.orm import Session
 
@@ -191,9 +192,7 @@ def start_session(
     response: Response, settings: Settings, token: str, authenticator: Authenticator
 ) -> Principal:
     """Check the JWT and keep it in the session cookie until it expires."""
-    principal = authenticator.from_bearer(token)
-    import jwt  # the token is valid: its exp is there and checked
-
+    principal = authenticator.from_bearer(token)  # its exp is there and checked
     expires = jwt.decode(token, options={"verify_signature": False}).get("exp")
     max_age = max(0, int(expires - datetime.now(UTC).timestamp())) if expires else None
     response.set_cookie(

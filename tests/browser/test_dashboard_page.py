@@ -171,3 +171,30 @@ def test_creator_signs_in_through_the_login_handoff_and_sees_the_private_dashboa
     page.goto(f"{served.base_url}/dashboards")
     assert "Course overview" in page.locator(".dashboard-list").inner_text()
     assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_page_reloads_its_widgets_every_refresh_seconds(
+    served: Served, demo: tuple[Any, str], page: Any
+) -> None:
+    import clickhouse_connect
+
+    page.goto(demo[1] + "&refresh=10")
+    page.wait_for_function(READY, timeout=30_000)
+    revenue = widget(page, "Revenue").locator(".value")
+    assert revenue.inner_text() == "3,710.00"
+    assert "auto-refresh every 10 s" in page.locator(".refresh").inner_text()
+
+    client = clickhouse_connect.get_client(**served.settings.clickhouse_client_kwargs())
+    table = f"{served.marts}.course_analytics"
+    try:
+        client.command(f"ALTER TABLE {table} UPDATE revenue = revenue + 100 "
+                       "WHERE course_id = 'algebra-101' SETTINGS mutations_sync = 2")  # fmt: skip
+        served.app.state.widget_data_service.cache.clear()  # as if its TTL had passed
+        page.wait_for_function("() => Number(document.body.dataset.loaded) >= 2", timeout=30_000)
+        assert revenue.inner_text() == "3,810.00"
+    finally:
+        client.command(f"ALTER TABLE {table} UPDATE revenue = revenue - 100 "
+                       "WHERE course_id = 'algebra-101' SETTINGS mutations_sync = 2")  # fmt: skip
+        served.app.state.widget_data_service.cache.clear()
+        client.close()
+    assert page.console_errors == []  # type: ignore[attr-defined]

@@ -254,7 +254,11 @@
     const body = node.querySelector(".widget-body");
     const footer = node.querySelector(".widget-notes");
     try {
-      const response = await fetch(widget.data_url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      const response = await fetch(widget.data_url, {
+        credentials: "same-origin",
+        cache: "no-cache",  // the server's cache decides how fresh: one place, one TTL
+        headers: { Accept: "application/json" },
+      });
       const data = await response.json().catch(() => ({ detail: "the server answered " + response.status }));
       if (!response.ok) {
         throw new Error(typeof data.detail === "string" ? data.detail : "the server answered " + response.status);
