@@ -153,7 +153,7 @@ def test_private_dashboard_without_credentials_shows_the_forbidden_page(
 
 
 def test_creator_signs_in_through_the_login_handoff_and_sees_the_private_dashboard(
-    served: Served, demo: tuple[Any, str], page: Any
+    served: Served, demo: tuple[Any, str], page: Any, artifacts: Path
 ) -> None:
     dashboard_id, _ = demo
     with served.app.state.sessions() as session, session.begin():
@@ -170,6 +170,7 @@ def test_creator_signs_in_through_the_login_handoff_and_sees_the_private_dashboa
 
     page.goto(f"{served.base_url}/dashboards")
     assert "Course overview" in page.locator(".dashboard-list").inner_text()
+    page.screenshot(path=str(artifacts / "dashboards-index.png"))
     assert page.console_errors == []  # type: ignore[attr-defined]
 
 

@@ -66,15 +66,18 @@
 
   const shortDate = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", timeZone: "UTC" });
 
-  function categoryText(value, time) {
+  const monthYear = new Intl.DateTimeFormat(undefined, { month: "short", year: "numeric", timeZone: "UTC" });
+
+  function categoryText(value, time, name) {
     if (!time || typeof value !== "string" || !/^\d{4}-\d{2}-\d{2}/.test(value)) return value;
-    return shortDate.format(new Date(value.slice(0, 10) + "T00:00:00Z"));
+    const day = new Date(value.slice(0, 10) + "T00:00:00Z");
+    return (name === "month" ? monthYear : shortDate).format(day);
   }
 
   function cartesianOption(chart) {
     const kind = chart.kind;
     const time = chart.category.time;
-    const categories = chart.categories.map((c) => categoryText(c, time));
+    const categories = chart.categories.map((c) => categoryText(c, time, chart.category.name));
     const longest = Math.max(...categories.map((c) => String(c).length));
     const many = categories.length * Math.max(longest, 4) > 64;
     const unit = chart.series.length ? chart.series[0].unit : null;
@@ -177,7 +180,7 @@
         " vs previous";
       box.appendChild(el("div", "change " + (up ? "up" : "down"), text));
     }
-    const sub = m.trend ? m.label + " · " + m.trend.latest_at : (m.note || m.label);
+    const sub = m.trend ? m.label + " · " + categoryText(m.trend.latest_at, true) : (m.note || m.label);
     box.appendChild(el("div", "sub", sub));
     body.replaceChildren(box);
     if (m.trend && m.trend.points.length > 1) {
