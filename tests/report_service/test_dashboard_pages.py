@@ -221,3 +221,20 @@ def test_the_installed_charting_library_is_served_gzipped_and_cacheable(
     assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert pages.library_version() is not None
     assert site.get("/dashboards/static/dashboard.js").status_code == 200
+
+
+def test_demo_dashboard_is_rewritten_not_duplicated_when_the_demo_runs_again(
+    site: TestClient, auth: Auth, org: str
+) -> None:
+    first, _ = create_course_overview_dashboard(
+        site.app.state.settings, org_id=org, created_by="alice", sessions=site.app.state.sessions
+    )
+    second, url = create_course_overview_dashboard(
+        site.app.state.settings, org_id=org, created_by="alice", sessions=site.app.state.sessions
+    )
+    assert first != second and url.endswith(f"/dashboards/{second}?share=" + url.split("=")[-1])
+    listed = site.get("/v1/dashboards", headers=auth("alice")).json()
+    assert [d["id"] for d in listed["items"]] == [str(second)]
+    reports = site.get("/v1/reports", headers=auth("alice")).json()["items"]
+    assert sorted(r["name"] for r in reports) == ["Completion by course", "Quiz pass rates"]
+    assert site.get(f"/dashboards/{first}", headers=auth("alice")).status_code == 404

@@ -7,6 +7,7 @@ stack trace or a JSON body.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode
@@ -14,6 +15,7 @@ from urllib.parse import parse_qs, urlencode
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import or_, select
+from sqlalchemy.exc import OperationalError
 
 from lms_analytics.settings import Settings
 from report_service.api.routes import widget_data
@@ -34,6 +36,7 @@ from report_service.dashboards.filters import DashboardFilterError, DashboardFil
 from report_service.db.models import Dashboard, DashboardWidget
 
 router = APIRouter(tags=["dashboard pages"], include_in_schema=False)
+log = logging.getLogger(__name__)
 
 GRID_COLUMNS = 12
 ROW_HEIGHT_PX = 84
@@ -54,6 +57,13 @@ def _safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return "/dashboards"
+
+
+def _unavailable(error: OperationalError) -> HTMLResponse:
+    log.error("dashboards: the report database is unavailable: %s", error.orig)
+    return pages.error_page(
+        503, "Unavailable", "The report database cannot be reached; try again in a minute."
+    )
 
 
 def _denied(request: Request, denied: DashboardAccessError) -> HTMLResponse:
@@ -110,6 +120,13 @@ def logout() -> Response:
 def index(request: Request) -> HTMLResponse:
     """The organisation's public dashboards and the viewer's own, newest first."""
     try:
+        return _index(request)
+    except OperationalError as error:
+        return _unavailable(error)
+
+
+def _index(request: Request) -> HTMLResponse:
+    try:
         principal = signed_in(request)
     except DashboardAccessError as denied:
         return _denied(request, denied)
@@ -153,6 +170,24 @@ def dashboard_page(
     organisation: str | None = None,
     share: str | None = None,
     refresh: int | None = None,
+) -> HTMLResponse:
+    try:
+        return _dashboard_page(
+            request, dashboard_id, start, end, course, organisation, share, refresh
+        )
+    except OperationalError as error:
+        return _unavailable(error)
+
+
+def _dashboard_page(
+    request: Request,
+    dashboard_id: str,
+    start: str | None,
+    end: str | None,
+    course: str | None,
+    organisation: str | None,
+    share: str | None,
+    refresh: int | None,
 ) -> HTMLResponse:
     settings: Settings = request.app.state.settings
     try:

@@ -85,6 +85,7 @@
     return {
       color: PALETTE,
       animation: false,
+      aria: { enabled: true },
       grid: { left: 12, right: 24, top: chart.series.length > 1 ? 32 : 20, bottom: 4, containLabel: true },
       legend: chart.series.length > 1 ? { top: 0, type: "scroll" } : undefined,
       tooltip: { trigger: "axis", confine: true },
@@ -116,6 +117,7 @@
     return {
       color: PALETTE,
       animation: false,
+      aria: { enabled: true },
       tooltip: { trigger: "item", confine: true, valueFormatter: (v) => format(v, s.unit) },
       legend: {
         type: "scroll",
