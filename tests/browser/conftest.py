@@ -37,6 +37,7 @@ CHROMIUM_ARGS = [
 ]
 SECRET = "browser-test-secret-of-at-least-thirty-two-bytes"
 ARTIFACTS = Path(__file__).parents[1] / "artifacts"
+IMPORTED_AT = time.time()  # screenshots newer than this were taken by this run
 
 
 def _in_ci() -> bool:
@@ -132,3 +133,13 @@ def served(local_stack: Settings) -> Iterator[Served]:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Name the screenshots the browser tests kept (tests/artifacts/, gitignored)."""
+    shots = sorted(ARTIFACTS.glob("*.png")) if ARTIFACTS.is_dir() else []
+    fresh = [shot for shot in shots if shot.stat().st_mtime >= IMPORTED_AT]
+    if fresh:
+        terminalreporter.write_sep("-", "dashboard screenshots")
+        for shot in fresh:
+            terminalreporter.write_line(str(shot))
