@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+import psutil
 
 from lms_analytics.settings import Settings
 from lms_analytics.stack.environment import child_environment
@@ -25,9 +28,17 @@ def dagster_command(settings: Settings, port: int, log: Path) -> Iterator[subpro
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(30)
+        if process.poll() is None:  # a failed test: stop it as Ctrl-C would, then for good
+            family = psutil.Process(process.pid).children(recursive=True)
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(30)
+            for child in family:  # webserver, daemon and code servers run in own sessions
+                with contextlib.suppress(psutil.Error):
+                    child.kill()
 
 
 def wait_for_ui(process: subprocess.Popen, log: Path, timeout: float = 240) -> float:
