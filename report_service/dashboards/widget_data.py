@@ -135,6 +135,7 @@ class WidgetDataService:
                 "type": widget.type,
                 "visualization": visualization.value,
                 "position": vars(widget.position),
+                "filters": dict(widget.filters or {}),
             },
             "source": source.as_json(),
             "report_type": spec.type.value,

@@ -86,7 +86,7 @@
       color: PALETTE,
       animation: false,
       aria: { enabled: true },
-      grid: { left: 12, right: 24, top: chart.series.length > 1 ? 32 : 20, bottom: 4, containLabel: true },
+      grid: { left: 12, right: 24, top: chart.series.length > 1 ? 32 : 20, bottom: 10, containLabel: true },
       legend: chart.series.length > 1 ? { top: 0, type: "scroll" } : undefined,
       tooltip: { trigger: "axis", confine: true },
       xAxis: {
@@ -239,7 +239,13 @@
       footer.appendChild(note);
     }
     if (data.limit_reached) footer.appendChild(el("span", "note not-applied", "row limit reached: not all rows shown"));
+    for (const [field, condition] of Object.entries(data.widget.filters || {})) {
+      footer.appendChild(el("span", "note", field + ": " + JSON.stringify(condition)));
+    }
     if (data.source.report_name) footer.appendChild(el("span", "note", "Report: " + data.source.report_name));
+    const at = new Date(data.generated_at);
+    footer.appendChild(el("span", "note", "data as of " + at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) +
+      (data.cache.hit ? " (cached)" : "")));
   }
 
   function collectCourses(data) {
