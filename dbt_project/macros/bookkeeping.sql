@@ -17,8 +17,14 @@
       {{ lms_bookkeeping('final', key='course_id', update_count=true) }}
 
   `key` is a column name or a list of them (the model's unique_key).
+
+  `previous_filter` (optional): a condition on {{ this }} selecting (a superset of) the stored
+  rows of the recomputed keys, e.g. `lms_in('course_id', changed_courses)`. Without it the
+  stored rows are found by `key in (select key from <relation>)`, which makes ClickHouse
+  compute a CTE `relation` twice (CTEs are inlined): a model whose recomputation is costly
+  passes the filter its changed keys already give.
 #}
-{% macro lms_bookkeeping(relation, key, update_count=false) -%}
+{% macro lms_bookkeeping(relation, key, update_count=false, previous_filter=none) -%}
     {%- set keys = [key] if key is string else key -%}
     {%- set bookkeeping = ['created_at', 'updated_at', 'update_count'] -%}
     {%- set run_at = lms_run_started_at() -%}
@@ -44,7 +50,11 @@ left join (
         argMax({{ lms_row_hash(value_columns) }}, updated_at) as row_hash,
         toUInt8(1) as present
     from {{ this }}
+    {%- if previous_filter is not none %}
+    where {{ previous_filter }}
+    {%- else %}
     where ({{ keys | join(', ') }}) in (select {{ keys | join(', ') }} from {{ relation }})
+    {%- endif %}
     group by {{ keys | join(', ') }}
 ) as previous
 on {% for k in keys %}recomputed.{{ k }} = previous.{{ k }}{% if not loop.last %} and {% endif %}{% endfor %}

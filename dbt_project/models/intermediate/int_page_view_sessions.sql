@@ -38,7 +38,10 @@ with page_views as (
         client_ip_address,
         ingested_at
     from {{ ref('stg_lms__page_view') }}
-    where {{ lms_key_filter('user_id', [(ref('stg_lms__page_view'), 'user_id')]) }}
+    {%- if is_incremental() %}
+    {#- the users with new page views, resolved once (macros/changed_sets.sql) #}
+    where {{ lms_in('user_id', lms_changed_set(lms_changed_keys([(ref('stg_lms__page_view'), 'user_id')]))) }}
+    {%- endif %}
 ),
 
 without_session as (

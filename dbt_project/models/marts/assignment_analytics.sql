@@ -35,9 +35,8 @@
 -- depends_on: {{ ref('stg_lms__user_enrolled') }} {{ ref('stg_lms__user_unenrolled') }} {{ ref('stg_lms__course_completed') }} {{ ref('stg_lms__content_published') }}
 {%- set lookback = ' - interval ' ~ var('ingest_lookback_minutes') ~ ' minute' %}
 
-with
 {%- if is_incremental() %}
-changed_courses as (
+{%- set changed_courses_sql %}
     select key as course_id
     from (
         {{ lms_changed_keys([
@@ -69,9 +68,10 @@ changed_courses as (
         select item_id from {{ ref('stg_lms__content_published') }}
         where ingested_at > {{ lms_watermark(ref('stg_lms__content_published')) }}{{ lookback }}
     )
-),
-
-changed_assignments as (
+{% endset %}
+{#- the changed courses and assignments, each resolved once (macros/changed_sets.sql) -#}
+{%- set changed_courses = lms_changed_set(changed_courses_sql) %}
+{%- set changed_assignments_sql %}
     select key as assignment_id
     from (
         {{ lms_changed_keys([
@@ -88,9 +88,12 @@ changed_assignments as (
     select item_id
     from {{ ref('int_course_structure') }}
     where item_type = 'assignment'
-      and course_id in (select course_id from changed_courses)
-),
+      and {{ lms_in('course_id', changed_courses) }}
+{% endset %}
+{%- set changed_assignments = lms_changed_set(changed_assignments_sql) %}
 {%- endif %}
+
+with
 
 assignments as (
     select
@@ -102,7 +105,7 @@ assignments as (
     from {{ ref('int_course_structure') }}
     where item_type = 'assignment'
     {%- if is_incremental() %}
-      and item_id in (select assignment_id from changed_assignments)
+      and {{ lms_in('item_id', changed_assignments) }}
     {%- endif %}
 ),
 
@@ -210,4 +213,4 @@ computed as (
     left join open_enrollments as e on e.course_id = a.course_id
 )
 
-{{ lms_bookkeeping('computed', 'assignment_id') }}
+{{ lms_bookkeeping('computed', 'assignment_id', previous_filter=lms_in('assignment_id', changed_assignments) if is_incremental() else none) }}

@@ -27,11 +27,9 @@
 {#- tables read only by the incremental branch -#}
 -- depends_on: {{ ref('stg_lms__user_enrolled') }} {{ ref('stg_lms__user_unenrolled') }} {{ ref('stg_lms__course_completed') }} {{ ref('stg_lms__progress_updated') }} {{ ref('stg_lms__content_published') }}
 {%- set lookback = ' - interval ' ~ var('ingest_lookback_minutes') ~ ' minute' %}
-{%- set in_changed = 'course_id in (select course_id from changed_courses)' %}
 
-with
 {%- if is_incremental() %}
-changed_courses as (
+{%- set changed_courses_sql %}
     select key as course_id
     from (
         {{ lms_changed_keys([
@@ -81,8 +79,13 @@ changed_courses as (
     where ingested_at > {{ lms_watermark(ref('stg_lms__user_activity')) }}{{ lookback }}
       and resource_type = 'course'
       and action = 'view'
-),
+{% endset %}
+{#- the changed courses, resolved once (macros/changed_sets.sql) -#}
+{%- set changed_courses = lms_changed_set(changed_courses_sql) %}
+{%- set in_changed = lms_in('course_id', changed_courses) %}
 {%- endif %}
+
+with
 
 fx_rates as (
     select currency, toDecimal128(toString(rate_to_usd), 12) as usd_rate
@@ -161,7 +164,7 @@ course_facts as (
     where resource_type = 'course'
       and action = 'view'
       {%- if is_incremental() %}
-      and resource_id in (select course_id from changed_courses)
+      and {{ lms_in('resource_id', changed_courses) }}
       {%- endif %}
     group by resource_id
     union all
@@ -192,7 +195,7 @@ course_facts as (
     left join (select currency, toNullable(usd_rate) as usd_rate from fx_rates) as r
         on r.currency = p.currency
     {%- if is_incremental() %}
-    where p.{{ in_changed }}
+    where {{ lms_in('p.course_id', changed_courses) }}
     {%- endif %}
     group by p.course_id
 ),
@@ -255,4 +258,4 @@ computed as (
     from courses
 )
 
-{{ lms_bookkeeping('computed', 'course_id', update_count=true) }}
+{{ lms_bookkeeping('computed', 'course_id', update_count=true, previous_filter=in_changed if is_incremental() else none) }}

@@ -18,6 +18,9 @@
     - UserActivity on a module or lesson, ProgressUpdated, VideoWatched (the course holding the
       module / lesson in the structure), CourseCompleted (its course).
 
+  Learner facts come from int_learner_items (one row per learner and module / lesson, shared
+  with module_analytics), placed in the latest structure here.
+
   Definitions used:
     - started lesson: any UserActivity (resource_type lesson) or ProgressUpdated on it;
       completed lesson: a ProgressUpdated at PercentComplete = 100;
@@ -29,12 +32,11 @@
       computed exactly from micro-units of PlaybackRate (an integer sum divided once).
 -#}
 {#- tables read only by the incremental branch -#}
--- depends_on: {{ ref('stg_lms__content_published') }}
+-- depends_on: {{ ref('stg_lms__content_published') }} {{ ref('stg_lms__user_activity') }} {{ ref('stg_lms__progress_updated') }}
 {%- set lookback = ' - interval ' ~ var('ingest_lookback_minutes') ~ ' minute' %}
 
-with
 {%- if is_incremental() %}
-changed_courses as (
+{%- set changed_courses_sql %}
     select key as course_id
     from (
         {{ lms_changed_keys([(ref('stg_lms__course_completed'), 'course_id')]) }}
@@ -62,8 +64,12 @@ changed_courses as (
         select 'lesson', lesson_id from {{ ref('stg_lms__video_watched') }}
         where ingested_at > {{ lms_watermark(ref('stg_lms__video_watched')) }}{{ lookback }}
     )
-),
+{% endset %}
+{#- the changed courses, resolved once (macros/changed_sets.sql) -#}
+{%- set changed_courses = lms_changed_set(changed_courses_sql) %}
 {%- endif %}
+
+with
 
 -- The modules and lessons of the (changed) courses, from the latest structure (small).
 structure as (
@@ -77,7 +83,7 @@ structure as (
     from {{ ref('int_course_structure') }}
     where item_type in ('module', 'lesson')
     {%- if is_incremental() %}
-      and course_id in (select course_id from changed_courses)
+      and {{ lms_in('course_id', changed_courses) }}
     {%- endif %}
 ),
 
@@ -87,39 +93,23 @@ lessons as (
     where item_type = 'lesson'
 ),
 
--- Every fact about a learner in these courses, one scan per staging table:
--- UserActivity on a module or lesson, ProgressUpdated on a lesson, CourseCompleted.
-facts as (
+-- One row per (course, learner, module / lesson started, or the course if completed): the
+-- learner's items (int_learner_items) placed in the latest structure, plus CourseCompleted.
+learner_items as (
     select
         s.course_id as course_id,
-        a.user_id as user_id,
+        i.user_id as user_id,
         s.item_type as kind,
         s.item_id as item_id,
-        s.item_module_position as module_position,
-        s.item_lesson_position as lesson_position,
-        toUInt64(a.action = 'view') as is_view,
-        toInt64(a.duration) as seconds,
-        toUInt8(1) as is_activity,
-        toUInt8(0) as is_done
-    from {{ ref('stg_lms__user_activity') }} as a
-    inner join structure as s on s.item_type = a.resource_type and s.item_id = a.resource_id
-    where a.resource_type in ('module', 'lesson')
-      and (a.resource_type, a.resource_id) in (select item_type, item_id from structure)
-    union all
-    select
-        s.course_id,
-        p.user_id,
-        s.item_type,
-        s.item_id,
-        s.item_module_position,
-        s.item_lesson_position,
-        toUInt64(0),
-        toInt64(0),
-        toUInt8(0),
-        toUInt8(p.percent_complete >= 100)
-    from {{ ref('stg_lms__progress_updated') }} as p
-    inner join structure as s on s.item_type = 'lesson' and s.item_id = p.lesson_id
-    where p.lesson_id in (select item_id from structure where item_type = 'lesson')
+        s.item_module_position as item_module_position,
+        s.item_lesson_position as item_lesson_position,
+        i.views as views,
+        i.activity_seconds as seconds_sum,
+        i.has_activity as has_activity,
+        i.completed as done
+    from {{ ref('int_learner_items') }} as i
+    inner join structure as s on s.item_type = i.item_type and s.item_id = i.item_id
+    where (i.item_type, i.item_id) in (select item_type, item_id from structure)
     union all
     select
         course_id,
@@ -134,23 +124,7 @@ facts as (
         toUInt8(1)
     from {{ ref('stg_lms__course_completed') }}
     where course_id in (select course_id from structure)
-),
-
--- One row per (course, learner, module / lesson started, or the course if completed).
-learner_items as (
-    select
-        course_id,
-        user_id,
-        kind,
-        item_id,
-        any(module_position) as item_module_position,
-        any(lesson_position) as item_lesson_position,
-        sum(is_view) as views,
-        sum(seconds) as seconds_sum,
-        max(is_activity) as has_activity,
-        max(is_done) as done
-    from facts
-    group by course_id, user_id, kind, item_id
+    group by course_id, user_id
 ),
 
 -- Each row with how far its learner got in the course and whether they completed it.
@@ -246,4 +220,4 @@ computed as (
     left join video_stats as v on v.video_lesson_id = l.lesson_id
 )
 
-{{ lms_bookkeeping('computed', 'lesson_id') }}
+{{ lms_bookkeeping('computed', 'lesson_id', previous_filter=lms_in('course_id', changed_courses) if is_incremental() else none) }}

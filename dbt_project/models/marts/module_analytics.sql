@@ -18,6 +18,9 @@
     - UserActivity on a module or lesson, ProgressUpdated (the course holding the module /
       lesson in the structure), CourseCompleted (its course).
 
+  Learner facts come from int_learner_items (one row per learner and module / lesson, shared
+  with lesson_analytics), placed in the latest structure here.
+
   Definitions used:
     - the module's lessons: lessons whose resolved module_id is the module (int_course_structure);
     - started module: any UserActivity on it or on one of its lessons, or ProgressUpdated on
@@ -29,12 +32,11 @@
     - later in the course: a started module with a greater Position.
 -#}
 {#- tables read only by the incremental branch -#}
--- depends_on: {{ ref('stg_lms__content_published') }}
+-- depends_on: {{ ref('stg_lms__content_published') }} {{ ref('stg_lms__user_activity') }} {{ ref('stg_lms__progress_updated') }}
 {%- set lookback = ' - interval ' ~ var('ingest_lookback_minutes') ~ ' minute' %}
 
-with
 {%- if is_incremental() %}
-changed_courses as (
+{%- set changed_courses_sql %}
     select key as course_id
     from (
         {{ lms_changed_keys([(ref('stg_lms__course_completed'), 'course_id')]) }}
@@ -59,8 +61,12 @@ changed_courses as (
         select 'lesson', lesson_id from {{ ref('stg_lms__progress_updated') }}
         where ingested_at > {{ lms_watermark(ref('stg_lms__progress_updated')) }}{{ lookback }}
     )
-),
+{% endset %}
+{#- the changed courses, resolved once (macros/changed_sets.sql) -#}
+{%- set changed_courses = lms_changed_set(changed_courses_sql) %}
 {%- endif %}
+
+with
 
 -- The modules and lessons of the (changed) courses, from the latest structure (small);
 -- every item carries its module (a module itself, a lesson its resolved module).
@@ -74,7 +80,7 @@ structure as (
     from {{ ref('int_course_structure') }}
     where item_type in ('module', 'lesson')
     {%- if is_incremental() %}
-      and course_id in (select course_id from changed_courses)
+      and {{ lms_in('course_id', changed_courses) }}
     {%- endif %}
 ),
 
@@ -91,50 +97,21 @@ lesson_counts as (
     group by item_module_id
 ),
 
--- Every fact about a learner in these courses, one scan per staging table:
--- UserActivity on a module or lesson, ProgressUpdated on a lesson, CourseCompleted (module '').
-facts as (
+-- The learner's items (int_learner_items) placed in the latest structure: one row per
+-- (course, learner, module or lesson started); a lesson counts for its resolved module.
+learner_items as (
     select
         s.course_id as course_id,
-        a.user_id as user_id,
+        i.user_id as user_id,
         s.item_module_id as fact_module_id,
         s.item_module_position as module_position,
-        toUInt64(a.action = 'view' and s.item_type = 'module') as is_module_view,
-        toInt64(a.duration) as seconds,
-        toUInt8(1) as is_activity,
-        '' as completed_lesson_id,
-        toUInt8(0) as is_course_completion
-    from {{ ref('stg_lms__user_activity') }} as a
-    inner join structure as s on s.item_type = a.resource_type and s.item_id = a.resource_id
-    where a.resource_type in ('module', 'lesson')
-      and (a.resource_type, a.resource_id) in (select item_type, item_id from structure)
-    union all
-    select
-        s.course_id,
-        p.user_id,
-        s.item_module_id,
-        s.item_module_position,
-        toUInt64(0),
-        toInt64(0),
-        toUInt8(0),
-        if(p.percent_complete >= 100, p.lesson_id, ''),
-        toUInt8(0)
-    from {{ ref('stg_lms__progress_updated') }} as p
-    inner join structure as s on s.item_type = 'lesson' and s.item_id = p.lesson_id
-    where p.lesson_id in (select item_id from structure where item_type = 'lesson')
-    union all
-    select
-        course_id,
-        user_id,
-        '',
-        toInt64(-1),
-        toUInt64(0),
-        toInt64(0),
-        toUInt8(0),
-        '',
-        toUInt8(1)
-    from {{ ref('stg_lms__course_completed') }}
-    where course_id in (select course_id from structure)
+        if(i.item_type = 'module', i.views, toUInt64(0)) as module_views,
+        i.activity_seconds as seconds,
+        i.has_activity as has_activity,
+        toUInt8(i.item_type = 'lesson' and i.completed = 1) as completed_lesson
+    from {{ ref('int_learner_items') }} as i
+    inner join structure as s on s.item_type = i.item_type and s.item_id = i.item_id
+    where (i.item_type, i.item_id) in (select item_type, item_id from structure)
 ),
 
 -- One row per (course, learner, module started), plus one per completed course (module '').
@@ -144,13 +121,28 @@ learner_modules as (
         user_id,
         fact_module_id,
         any(module_position) as learner_module_position,
-        sum(is_module_view) as views,
+        sum(module_views) as views,
         sum(seconds) as seconds_sum,
-        max(is_activity) as has_activity,
-        uniqExactIf(completed_lesson_id, completed_lesson_id != '') as lessons_completed,
-        max(is_course_completion) as course_completion
-    from facts
+        max(has_activity) as has_activity,
+        -- one row per lesson: completed lessons of the module, each counted once
+        toUInt64(sum(completed_lesson)) as lessons_completed,
+        toUInt8(0) as course_completion
+    from learner_items
     group by course_id, user_id, fact_module_id
+    union all
+    select
+        course_id,
+        user_id,
+        '',
+        toInt64(-1),
+        toUInt64(0),
+        toInt64(0),
+        toUInt8(0),
+        toUInt64(0),
+        toUInt8(1)
+    from {{ ref('stg_lms__course_completed') }}
+    where course_id in (select course_id from structure)
+    group by course_id, user_id
 ),
 
 -- Each row with the greatest module Position its learner started and the course completion.
@@ -207,4 +199,4 @@ computed as (
     left join module_stats as r on r.stats_module_id = m.module_id
 )
 
-{{ lms_bookkeeping('computed', 'module_id') }}
+{{ lms_bookkeeping('computed', 'module_id', previous_filter=lms_in('course_id', changed_courses) if is_incremental() else none) }}

@@ -27,21 +27,19 @@
 -#}
 {%- set lookback = ' - interval ' ~ var('ingest_lookback_minutes') ~ ' minute' -%}
 
-with memberships as (
+{%- if is_incremental() %}
+{%- set changed_organizations_sql %}
+    select key as organization_id
+    from ({{ lms_changed_keys([(ref('stg_lms__user_created'), "ifNull(organization_id, '')")]) }})
+    union all
+    select organization_id
+    from (
     select distinct
         assumeNotNull(organization_id) as organization_id,
         id as user_id
     from {{ ref('stg_lms__user_created') }}
     where organization_id is not null and organization_id != ''
-),
-
-{%- if is_incremental() %}
-changed_organizations as (
-    select key as organization_id
-    from ({{ lms_changed_keys([(ref('stg_lms__user_created'), "ifNull(organization_id, '')")]) }})
-    union all
-    select organization_id
-    from memberships
+    )
     where user_id in (
         select user_id
         from {{ ref('user_analytics') }}
@@ -51,14 +49,25 @@ changed_organizations as (
             where model = '{{ this.identifier }}'
         ){{ lookback }}
     )
-),
+{% endset %}
+{#- the changed organisations, resolved once (macros/changed_sets.sql) -#}
+{%- set changed_organizations = lms_changed_set(changed_organizations_sql) %}
 {%- endif %}
+
+with memberships as (
+    select distinct
+        assumeNotNull(organization_id) as organization_id,
+        id as user_id
+    from {{ ref('stg_lms__user_created') }}
+    where organization_id is not null and organization_id != ''
+),
+
 
 members as (
     select organization_id, user_id
     from memberships
     {%- if is_incremental() %}
-    where organization_id in (select organization_id from changed_organizations)
+    where {{ lms_in('organization_id', changed_organizations) }}
     {%- endif %}
 ),
 
@@ -134,7 +143,7 @@ final as (
     as updated_at); a row recomputed unchanged keeps its stored copy. #}
 select *
 from (
-    {{ lms_bookkeeping('final', key='organization_id') }}
+    {{ lms_bookkeeping('final', key='organization_id', previous_filter=lms_in('organization_id', changed_organizations) if is_incremental() else none) }}
 )
 {%- if is_incremental() %}
 where updated_at = {{ lms_run_started_at() }}

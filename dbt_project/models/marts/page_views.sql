@@ -29,24 +29,22 @@
 -- refs used only in incremental runs
 -- depends_on: {{ ref('stg_lms__page_view') }}
 
-with
 {%- if is_incremental() %}
-changed_users as (
-    {{ lms_changed_keys([(ref('stg_lms__page_view'), 'user_id')]) }}
-),
-
-changed_sessions as (
-    select distinct session_key
-    from {{ ref('int_page_view_sessions') }}
-    where user_id in (select key from changed_users)
-),
+{#- the users with new page views, resolved once (macros/changed_sets.sql) -#}
+{%- set changed_users = lms_changed_set(lms_changed_keys([(ref('stg_lms__page_view'), 'user_id')])) %}
+{#- the sessions holding their page views, resolved once -#}
+{%- set changed_sessions = lms_changed_set(
+    'select distinct session_key from ' ~ ref('int_page_view_sessions') ~ ' where ' ~ lms_in('user_id', changed_users)
+) %}
 {%- endif %}
+
+with
 
 session_page_views as (
     select *
     from {{ ref('int_page_view_sessions') }}
     {%- if is_incremental() %}
-    where session_key in (select session_key from changed_sessions)
+    where {{ lms_in('session_key', changed_sessions) }}
     {%- endif %}
 ),
 
@@ -113,8 +111,10 @@ from page_views as recomputed
 left join (
     select id, argMax(cityHash64(tuple({{ value_columns | join(', ') }})), updated_at) as row_hash, toUInt8(1) as present
     from {{ this }}
-    where user_id in (select user_id from page_views)
-      and id in (select id from page_views)
+    -- the stored rows of the recomputed page views, found from the cheap input CTE (the
+    -- windowed `page_views` CTE would be computed again for every reference)
+    where user_id in (select user_id from session_page_views)
+      and id in (select page_view_id from session_page_views)
     group by id
 ) as previous on recomputed.id = previous.id
 where previous.present = 0

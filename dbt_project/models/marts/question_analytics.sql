@@ -29,9 +29,8 @@
 -- depends_on: {{ ref('stg_lms__content_published') }}
 {%- set lookback = ' - interval ' ~ var('ingest_lookback_minutes') ~ ' minute' %}
 
-with
 {%- if is_incremental() %}
-changed_questions as (
+{%- set changed_questions_sql %}
     select key as question_id
     from (
         {{ lms_changed_keys([(ref('stg_lms__question_answered'), 'question_id')]) }}
@@ -57,15 +56,19 @@ changed_questions as (
             where ingested_at > {{ lms_watermark(ref('stg_lms__content_published')) }}{{ lookback }}
         )
     )
-),
+{% endset %}
+{#- the changed keys, resolved once (macros/changed_sets.sql) -#}
+{%- set changed_questions = lms_changed_set(changed_questions_sql) %}
 {%- endif %}
+
+with
 
 questions as (
     select item_id as question_id, quiz_id
     from {{ ref('int_course_structure') }}
     where item_type = 'question'
     {%- if is_incremental() %}
-      and item_id in (select question_id from changed_questions)
+      and {{ lms_in('item_id', changed_questions) }}
     {%- endif %}
 ),
 
@@ -149,4 +152,4 @@ computed as (
     left join answer_stats as a on a.stats_question_id = q.question_id
 )
 
-{{ lms_bookkeeping('computed', 'question_id') }}
+{{ lms_bookkeeping('computed', 'question_id', previous_filter=lms_in('question_id', changed_questions) if is_incremental() else none) }}

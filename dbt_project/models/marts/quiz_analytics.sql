@@ -28,9 +28,8 @@
 -- depends_on: {{ ref('stg_lms__content_published') }}
 {%- set lookback = ' - interval ' ~ var('ingest_lookback_minutes') ~ ' minute' %}
 
-with
 {%- if is_incremental() %}
-changed_quizzes as (
+{%- set changed_quizzes_sql %}
     select key as quiz_id
     from (
         {{ lms_changed_keys([
@@ -60,8 +59,12 @@ changed_quizzes as (
             where ingested_at > {{ lms_watermark(ref('stg_lms__content_published')) }}{{ lookback }}
         )
     )
-),
+{% endset %}
+{#- the changed keys, resolved once (macros/changed_sets.sql) -#}
+{%- set changed_quizzes = lms_changed_set(changed_quizzes_sql) %}
 {%- endif %}
+
+with
 
 quizzes as (
     select
@@ -72,7 +75,7 @@ quizzes as (
     from {{ ref('int_course_structure') }}
     where item_type = 'quiz'
     {%- if is_incremental() %}
-      and item_id in (select quiz_id from changed_quizzes)
+      and {{ lms_in('item_id', changed_quizzes) }}
     {%- endif %}
 ),
 
@@ -158,4 +161,4 @@ computed as (
     left join most_missed as m on m.quiz_id = q.quiz_id
 )
 
-{{ lms_bookkeeping('computed', 'quiz_id') }}
+{{ lms_bookkeeping('computed', 'quiz_id', previous_filter=lms_in('quiz_id', changed_quizzes) if is_incremental() else none) }}

@@ -6,13 +6,14 @@
         engine=lms_engine('ReplacingMergeTree(updated_at)'),
         order_by='(user_id, start_time, id)',
         pre_hook=["
-            {%- if is_incremental() -%}
+            {%- set users = lms_changed_set(lms_changed_keys([(ref('stg_lms__page_view'), 'user_id')])) if is_incremental() else none -%}
+            {%- if is_incremental() and not users.empty -%}
             delete from {{ this }}
-            where user_id in ({{ lms_changed_keys([(ref('stg_lms__page_view'), 'user_id')]) }})
+            where {{ lms_in('user_id', users) }}
               and id not in (
                 select session_key
                 from {{ ref('int_page_view_sessions') }}
-                where user_id in ({{ lms_changed_keys([(ref('stg_lms__page_view'), 'user_id')]) }})
+                where {{ lms_in('user_id', users) }}
               )
             {%- else -%}
             select 1
@@ -36,25 +37,24 @@
   holds a page view of a user with page views ingested since the watermark (so a session shared
   by several users is recomputed whole). A late page view may merge or re-key that user's
   30-minute-gap sessions: the pre-hook deletes that user's stored sessions whose key no longer
-  exists; every other changed session is replaced by id.
+  exists (nothing to do, and no delete issued, when no page view is new); every other changed
+  session is replaced by id.
 -#}
 
 
 -- refs used only in incremental runs
 -- depends_on: {{ ref('stg_lms__page_view') }}
 
-with
 {%- if is_incremental() %}
-changed_users as (
-    {{ lms_changed_keys([(ref('stg_lms__page_view'), 'user_id')]) }}
-),
-
-changed_sessions as (
-    select distinct session_key
-    from {{ ref('int_page_view_sessions') }}
-    where user_id in (select key from changed_users)
-),
+{#- the users with new page views, resolved once (macros/changed_sets.sql) -#}
+{%- set changed_users = lms_changed_set(lms_changed_keys([(ref('stg_lms__page_view'), 'user_id')])) %}
+{#- the sessions holding their page views, resolved once -#}
+{%- set changed_sessions = lms_changed_set(
+    'select distinct session_key from ' ~ ref('int_page_view_sessions') ~ ' where ' ~ lms_in('user_id', changed_users)
+) %}
 {%- endif %}
+
+with
 
 session_page_views as (
     select
@@ -73,7 +73,7 @@ session_page_views as (
         client_ip_address
     from {{ ref('int_page_view_sessions') }}
     {%- if is_incremental() %}
-    where session_key in (select session_key from changed_sessions)
+    where {{ lms_in('session_key', changed_sessions) }}
     {%- endif %}
 ),
 
@@ -124,7 +124,7 @@ sessions as (
     as updated_at); a row recomputed unchanged keeps its stored copy. #}
 select *
 from (
-    {{ lms_bookkeeping('sessions', key='id') }}
+    {{ lms_bookkeeping('sessions', key='id', previous_filter=lms_in('id', changed_sessions) if is_incremental() else none) }}
 )
 {%- if is_incremental() %}
 where updated_at = {{ lms_run_started_at() }}

@@ -39,6 +39,9 @@
 {%- set window = '(t > ' ~ as_of ~ ' - interval 30 day and t <= ' ~ as_of ~ ')' -%}
 {%- if is_incremental() %}
 {%- set previous_as_of = lms_previous_as_of() %}
+{#- an unchanged as_of moves no row in or out of the window: no need to look (at parse time the
+    refs are rendered) -#}
+{%- set as_of_moved = (not execute) or (run_query('select toUInt8(' ~ previous_as_of ~ ' != ' ~ as_of ~ ')').columns[0].values()[0] | int) == 1 %}
 {#- "{t} entered or left the window since the previous run": `window_changed | replace('{t}', column)` -#}
 {%- set window_changed = '{t} > least(' ~ previous_as_of ~ ', ' ~ as_of ~ ') - interval 30 day'
     ~ ' and {t} <= greatest(' ~ previous_as_of ~ ', ' ~ as_of ~ ')'
@@ -49,9 +52,8 @@
 -- refs used only in incremental runs
 -- depends_on: {{ ref('stg_lms__user_enrolled') }} {{ ref('stg_lms__user_unenrolled') }} {{ ref('stg_lms__progress_updated') }} {{ ref('stg_lms__question_answered') }} {{ ref('stg_lms__course_reviewed') }} {{ ref('stg_lms__video_watched') }} {{ ref('stg_lms__payment_completed') }} {{ ref('stg_lms__user_activity') }} {{ ref('stg_lms__content_published') }} {{ ref('int_enrollments') }} {{ ref('int_page_view_sessions') }}
 
-with
 {%- if is_incremental() %}
-changed_users as (
+{%- set changed_users_sql %}
     select key as user_id
     from (
     {{ lms_changed_keys([
@@ -110,13 +112,19 @@ changed_users as (
             where ingested_at > {{ lms_watermark(ref('stg_lms__page_view')) }}{{ lookback }}
         )
     )
+    {%- if as_of_moved %}
     union all
     -- windowed metrics: rows that entered or left the last 30 days since the previous run
     select user_id from {{ ref('user_activities') }} where {{ window_changed | replace('{t}', 'created_at') }}
     union all
     select user_id from {{ ref('sessions') }} where {{ window_changed | replace('{t}', 'start_time') }}
-),
+    {%- endif %}
+{% endset %}
+{#- the changed users, resolved once (macros/changed_sets.sql) -#}
+{%- set changed_users = lms_changed_set(changed_users_sql) %}
 {%- endif %}
+
+with
 
 -- one row per fact: (user_id, kind, t = its time, value, key)
 facts as (
@@ -179,7 +187,7 @@ per_user as (
     from facts
     where user_id != ''
     {%- if is_incremental() %}
-      and user_id in (select user_id from changed_users)
+      and {{ lms_in('user_id', changed_users) }}
     {%- endif %}
     group by user_id
 ),
@@ -234,7 +242,7 @@ final as (
     as updated_at); a row recomputed unchanged keeps its stored copy. #}
 select *
 from (
-    {{ lms_bookkeeping('final', key='user_id') }}
+    {{ lms_bookkeeping('final', key='user_id', previous_filter=lms_in('user_id', changed_users) if is_incremental() else none) }}
 )
 {%- if is_incremental() %}
 where updated_at = {{ lms_run_started_at() }}

@@ -1,0 +1,54 @@
+{#
+  Changed-key sets resolved once per incremental run, before the model's query runs.
+
+  lms_changed_set(sql, max_literals=2000) -> a set object for lms_in(): `sql` (a SELECT of the
+  changed keys: one column, or several for a tuple key) runs once, when the model is compiled
+  for execution, and the model's query gets
+    - nothing to read when the set is empty: lms_in() renders `0`, so ClickHouse reads no
+      part (a model with no changed key costs almost nothing; the delete+insert strategy,
+      macros/incremental_delete_insert.sql, then skips its delete and insert);
+    - the keys as literals when there are at most `max_literals` of them: the set is not
+      recomputed at every place the query uses it (ClickHouse inlines CTEs), and a literal
+      IN list prunes by primary key at planning time;
+    - `(sql)` itself when there are more (e.g. thousands of users), as before.
+  At parse time (no execution) the set renders `(sql)`, so refs are seen as usual.
+
+      {% set courses = lms_changed_set('select course_id from ...') %}
+      where {{ lms_in('course_id', courses) }}
+#}
+{% macro lms_changed_set(sql, max_literals=2000) -%}
+    {%- if not execute -%}
+        {{ return({'empty': false, 'sql': '(' ~ sql ~ ')'}) }}
+    {%- endif -%}
+    {%- set result = run_query('select distinct * from (' ~ sql ~ ') limit ' ~ (max_literals + 1)) -%}
+    {%- set rows = result.rows -%}
+    {%- if rows | length == 0 -%}
+        {{ return({'empty': true, 'sql': '(' ~ sql ~ ')'}) }}
+    {%- endif -%}
+    {%- if rows | length > max_literals -%}
+        {{ return({'empty': false, 'sql': '(' ~ sql ~ ')'}) }}
+    {%- endif -%}
+    {%- set literals = [] -%}
+    {%- for row in rows -%}
+        {%- set parts = [] -%}
+        {%- for value in row -%}
+            {%- if value is none -%}
+                {%- do parts.append('NULL') -%}
+            {%- elif value is string -%}
+                {%- do parts.append("'" ~ value.replace('\\', '\\\\').replace("'", "\\'") ~ "'") -%}
+            {%- else -%}
+                {#- only strings and NULLs are inlined; anything else keeps the subquery -#}
+                {{ return({'empty': false, 'sql': '(' ~ sql ~ ')'}) }}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- do literals.append(parts[0] if parts | length == 1 else '(' ~ parts | join(', ') ~ ')') -%}
+    {%- endfor -%}
+    {#- one tuple alone would read as a tuple of scalars: repeat it -#}
+    {%- if literals | length == 1 and (rows[0] | length) > 1 -%}{%- do literals.append(literals[0]) -%}{%- endif -%}
+    {{ return({'empty': false, 'sql': '(' ~ literals | join(', ') ~ ')'}) }}
+{%- endmacro %}
+
+{#- lms_in(expression, changed_set) -> `0` for an empty set, else `<expression> in <set>`. -#}
+{% macro lms_in(expression, changed_set) -%}
+    {%- if changed_set.empty -%}0{%- else -%}({{ expression }}) in {{ changed_set.sql }}{%- endif -%}
+{%- endmacro %}

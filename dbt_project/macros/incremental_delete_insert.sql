@@ -1,0 +1,77 @@
+{#
+  The `delete+insert` incremental strategy, overriding dbt-clickhouse's
+  `clickhouse__incremental_delete_insert` (same name and signature; the root project's macro
+  wins over the adapter's). Same outcome, fewer and cheaper statements per model:
+
+    dbt-clickhouse 1.10.3                          here
+    create table new_data ... EMPTY AS (<sql>)     create table new_data AS <this> ENGINE = Memory
+      (plans the model's query once just to          (the structure of the table the rows go to:
+       learn its columns: scalar subqueries and       no query planning)
+       IN sets run)
+    columns of new_data                            -
+    insert into new_data <sql>                     insert into new_data (<cols>) select <cols> from (<sql>)
+    -                                              select count() from new_data
+    delete from <this> where key in new_data       the same, skipped when new_data is empty
+    columns of <this>                              -  (one columns query above serves both inserts)
+    insert into <this> select from new_data        the same, skipped when new_data is empty
+    drop new_data, drop distributed new_data       drop new_data
+
+  A model with nothing to recompute (no changed key) therefore costs one query and two DDLs.
+  The node's adapter_response carries `rows_affected` = the rows recomputed (benchmarks read it).
+  Columns are matched by name (the model's SELECT may list them in any order; a column the
+  table lacks is an error, as before). Targets with a cluster keep the adapter's own DDL for the
+  new-data table (ON CLUSTER, the model's replicated engine, EMPTY AS), so every replica sees
+  the same rows; the Distributed variant is not used by this project and is refused.
+#}
+{% macro clickhouse__incremental_delete_insert(existing_relation, unique_key, incremental_predicates, is_distributed=False) %}
+    {%- if is_distributed -%}
+        {{ exceptions.raise_compiler_error("macros/incremental_delete_insert.sql: the distributed delete+insert strategy is not supported by this project") }}
+    {%- endif -%}
+    {% set new_data_relation = existing_relation.incorporate(path={"identifier": existing_relation.identifier
+       + '__dbt_new_data_' + invocation_id.replace('-', '_')}) %}
+    {{ drop_relation_if_exists(new_data_relation) }}
+    {%- set dest_columns = adapter.get_columns_in_relation(existing_relation) -%}
+    {%- set dest_cols_csv = dest_columns | map(attribute='quoted') | join(', ') -%}
+    {%- set on_cluster = on_cluster_clause(existing_relation) | trim -%}
+
+    {% call statement('main') %}
+        {%- if on_cluster %}
+        {{ create_table_or_empty(False, new_data_relation, sql, config.get('contract').enforced) }}
+        {%- else %}
+        create table {{ new_data_relation }} as {{ existing_relation }} engine = Memory
+        {%- endif %}
+    {% endcall %}
+
+    {% call statement('insert_new_data_temp') %}
+        insert into {{ new_data_relation }} ({{ dest_cols_csv }})
+        select {{ dest_cols_csv }}
+        from (
+            {{ sql }}
+        )
+        {{ adapter.get_model_query_settings(model) }}
+    {% endcall %}
+
+    {%- set new_rows = run_query('select count() from ' ~ new_data_relation).columns[0].values()[0] | int -%}
+    {#- the node's adapter_response (run_results.json) reports the rows recomputed -#}
+    {%- do store_raw_result(name='main', message='OK', code='OK', rows_affected=new_rows) -%}
+    {%- if new_rows > 0 %}
+        {% call statement('delete_existing_data') %}
+            {%- set subquery_settings = ' settings select_sequential_consistency = 1' if target.database_engine == 'Shared' else '' -%}
+            delete from {{ existing_relation }} where ({{ unique_key }}) in (select {{ unique_key }}
+                                          from {{ new_data_relation }}{{ subquery_settings }})
+            {%- if incremental_predicates %}
+                {% for predicate in incremental_predicates %}
+                    and {{ predicate }}
+                {% endfor %}
+            {%- endif -%}
+            {{ adapter.get_model_query_settings(model) }}
+        {% endcall %}
+
+        {% call statement('insert_new_data') %}
+            insert into {{ existing_relation }} ({{ dest_cols_csv }})
+            select {{ dest_cols_csv }} from {{ new_data_relation }}
+            {{ adapter.get_model_query_settings(model) }}
+        {% endcall %}
+    {%- endif %}
+    {% do adapter.drop_relation(new_data_relation) %}
+{% endmacro %}
