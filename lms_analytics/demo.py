@@ -3,7 +3,10 @@
 The stack comes up (and migrates the report metadata schema), each server is proven through
 the client the pipelines use, then a month of traffic for a small school is simulated onto
 Kafka and ingested into the ClickHouse raw tables. Dagster then builds the dbt models (staging,
-intermediate, marts) in process, and the demo prints headline figures from the marts.
+intermediate, marts) in process, and the demo prints headline figures from the marts. Last,
+it saves sample reports with schedules through the running reports API, runs one now, shows
+where its mail landed, and prints a token to try the API with; and it writes the "Course
+overview" dashboard and prints its URL.
 """
 
 from __future__ import annotations
@@ -18,11 +21,17 @@ from ingestion.cli import print_ingest_summary
 from ingestion.consumer import IngestionConsumer, StopWhen
 from ingestion.simulator.cli import print_summary, run_simulation
 from ingestion.simulator.simulation import SimulationConfig
+from lms_analytics.errors import LmsAnalyticsError
 from lms_analytics.health import check_all
 from lms_analytics.settings import Settings
 from lms_analytics.stack.cli import start_stack
 from lms_analytics.stack.manager import StackManager
 from orchestration.build import BuildFailed, BuildReport
+
+
+class DemoFailed(LmsAnalyticsError):
+    """A step of the demo did not do what it shows."""
+
 
 # The marts the headline figures come from.
 HEADLINE_MARTS = ("course_analytics", "user_analytics", "organization_analytics")
@@ -62,6 +71,20 @@ def run_demo(settings: Settings, console: Console) -> None:
     if not report.success:  # after the figures of what did build
         reason = report.errors[0] if report.errors else "see the run in the Dagster UI"
         raise BuildFailed(f"the dbt build failed (run {report.run_id}): {reason}")
+
+    console.rule("7. Saved reports: schedules, a run now, the mail")
+    show_sample_reports(settings, console)
+
+    console.rule("8. Dashboards")
+    from report_service.dashboards.demo import create_course_overview_dashboard
+
+    _, url = create_course_overview_dashboard(settings)
+    console.print(f"Course overview dashboard (public share link): {url}", soft_wrap=True)
+    console.print(
+        f"All dashboards a viewer may see: http://{settings.bind_host}:{settings.api_port}"
+        "/dashboards",
+        soft_wrap=True,
+    )
 
     console.rule("Next")
     console.print(
@@ -184,3 +207,53 @@ def _print_organisations(client: Any, console: Console) -> None:
         score_text = f"{score:.1f}" if score is not None else "-"
         table.add_row(org, f"{users:,}", f"{active:,}", score_text)
     console.print(table)
+
+
+def show_sample_reports(settings: Settings, console: Console) -> None:
+    """Save the sample reports through the stack's API, run one now, show its mail."""
+    import httpx
+
+    from lms_analytics.stack.smtp import mail_dir
+    from report_service.auth import issue_dev_token
+    from report_service.samples import DEMO_ORG, DEMO_USER, create_sample_reports, run_now
+
+    token = issue_dev_token(settings, DEMO_USER, "analyst", DEMO_ORG)
+    api = f"http://{settings.bind_host}:{settings.api_port}"
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=api, headers=headers, timeout=60) as client:
+        reports = create_sample_reports(client)
+        table = Table(title="Saved reports (each is a Dagster schedule)", title_justify="left")
+        for column in ("report", "format", "schedule", "next run (UTC)"):
+            table.add_column(column, no_wrap=True)
+        for report in reports:
+            schedule = report["schedule"]
+            table.add_row(
+                report["name"],
+                report["format"],
+                f"{schedule['frequency']} at {schedule['hour']:02d}:{schedule['minute']:02d}",
+                (schedule["next_run_at"] or "-")[:16].replace("T", " "),
+            )
+        console.print(table)
+        recipients = ", ".join(reports[0]["schedule"]["recipients"])
+        console.print(f"Recipients: {recipients}", soft_wrap=True)
+        weekly = reports[0]
+        execution = run_now(client, weekly["id"])
+    if execution["status"] != "completed":
+        raise DemoFailed(f"the sample report run failed: {execution['error']}")
+    mail = sorted(
+        path
+        for path in mail_dir(settings).glob("*.eml")
+        if f"X-LMS-Report-Execution: {execution['id']}" in path.read_text(errors="replace")
+    )
+    console.print(
+        f'Ran "{weekly["name"]}" now: execution {execution["id"]} {execution["status"]} in '
+        f"{execution['duration']} s.\n  file: {execution['result_url']}\n"
+        f"  mail: {', '.join(str(path) for path in mail) or '(none found)'}",
+        soft_wrap=True,  # paths and URLs stay whole, for a terminal to open them
+    )
+    console.print(
+        f"Try the API ({api}/docs) as {DEMO_USER} of {DEMO_ORG} with this token (12 hours):\n"
+        f"  export TOKEN={token}\n"
+        f'  curl -H "Authorization: Bearer $TOKEN" {api}/v1/reports',
+        soft_wrap=True,
+    )

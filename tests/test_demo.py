@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
+import httpx
 import pytest
 
 from lms_analytics.health import HealthCheckFailed, check_kafka, check_postgres
@@ -33,6 +36,19 @@ def test_demo_brings_the_stack_up_and_round_trips_through_every_server(local_sta
         assert table in output
     assert "Rejected into raw.ingestion_errors" in output
     assert "invalid_json" in output
+    # Sample reports saved through the stack's API, one run now and mailed to the sink.
+    assert "Weekly course report" in output and "Daily learner engagement" in output
+    ran = re.search(r"execution (\S+) completed", output)
+    assert ran, output[-3000:]
+    [mail] = re.findall(r"mail: (\S+\.eml)", output)
+    message = Path(mail).read_text()
+    assert f"X-LMS-Report-Execution: {ran.group(1)}" in message
+    assert "dean@demo-school.example" in message and "application/pdf" in message
+    assert re.search(r"export TOKEN=\S+\.\S+\.\S+", output)
+    # The dashboard's share link opens on the stack's API without a login.
+    [url] = re.findall(r"Course overview dashboard \(public share link\): (\S+)", output)
+    page = httpx.get(url, timeout=30)
+    assert page.status_code == 200 and "Course overview" in page.text
 
 
 def test_kafka_check_reads_back_its_own_message(local_stack: Settings):
