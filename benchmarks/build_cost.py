@@ -174,7 +174,8 @@ def take(messages: Iterator[Any], count: int) -> list[Any]:
 def forget_after(harness: DbtHarness, t0: datetime) -> None:
     """Delete the raw rows written after the base load (a later round writes them again)."""
     for (name,) in harness.client.query(
-        f"SELECT name FROM system.tables WHERE database = '{harness.raw_schema}'"
+        f"SELECT table FROM system.columns "
+        f"WHERE database = '{harness.raw_schema}' AND name = 'ingested_at'"
     ).result_rows:
         harness.client.command(
             f"DELETE FROM {harness.raw_schema}.{name} "

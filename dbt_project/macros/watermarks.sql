@@ -30,6 +30,10 @@
 
   Watermarks are kept per staging table, so a staging table that was built less recently than
   another never makes the model skip its rows.
+
+  The marts resolve their changed keys once per run with lms_changed_set (macros/changed_sets.sql)
+  and filter with lms_in: ClickHouse inlines a CTE at every reference, so a `changed` CTE used
+  in several places would be recomputed each time, and an empty set then reads nothing.
 #}
 
 {#- The watermarks relation (prefixed like every model database). -#}
