@@ -45,7 +45,7 @@ from report_service.db.session import create_db_engine, session_factory
 from report_service.domain import ExecutionStatus, Frequency, ReportType
 from report_service.engine.catalog import CATALOG
 from report_service.engine.query import Period
-from report_service.execution import report_executor
+from report_service.execution import executor_for
 from report_service.scheduling import cron_expressions, is_run_day, report_zone
 
 log = logging.getLogger(__name__)
@@ -214,7 +214,7 @@ def _report_asset(
     def _run_report(context: dg.AssetExecutionContext, config: ReportRunConfig):
         window = context.partition_time_window
         period = Period(window.start.astimezone(UTC), window.end.astimezone(UTC))
-        with report_executor(get_settings()) as executor:
+        with executor_for(get_settings()) as executor:
             delivered = executor.delivered_execution(report_id, period)
             if delivered is not None and not config.redeliver:
                 context.log.info(

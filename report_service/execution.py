@@ -320,7 +320,7 @@ class ReportExecutor:
 
 
 @contextmanager
-def report_executor(settings: Settings, **parts: Any) -> Iterator[ReportExecutor]:
+def executor_for(settings: Settings, **parts: Any) -> Iterator[ReportExecutor]:
     """An executor on its own small connection pool, disposed of at the end (for jobs)."""
     database = create_db_engine(settings, pool_size=1, max_overflow=1)
     try:
@@ -343,7 +343,7 @@ def run_report(
     execution. Check `outcome.status`: failures are recorded, not raised (a missing report
     raises ExecutionNotFoundError). `parts`: `engine`, `store`, `mailer` to use instead of the
     ones the settings describe."""
-    with report_executor(settings or get_settings(), **parts) as executor:
+    with executor_for(settings or get_settings(), **parts) as executor:
         return executor.run(
             uuid.UUID(str(report_id)), period, recipients=recipients, deliver=deliver
         )
@@ -358,7 +358,7 @@ def run_scheduled_report(
 ) -> ExecutionOutcome:
     """A schedule's run at `scheduled_at`: its period by `schedule_period`, its recipients."""
     settings = settings or get_settings()
-    with report_executor(settings, **parts) as executor:
+    with executor_for(settings, **parts) as executor:
         with executor.sessions() as session:
             report = session.get(Report, uuid.UUID(str(report_id)))
             if report is None or report.schedule is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, HTTPException, Request, status
@@ -13,6 +13,9 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from report_service.auth import AuthenticationError, Authenticator, Principal
+
+if TYPE_CHECKING:
+    from report_service.execution import ReportExecutor
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
@@ -104,3 +107,27 @@ def validate_merged(model: type[ModelT], values: dict[str, Any]) -> ModelT:
         raise RequestValidationError(
             [{**item, "loc": ("body", *item["loc"])} for item in errors]
         ) from None
+
+
+def report_executor(request: Request) -> ReportExecutor:
+    """The app's executor (built on first use from the app's settings and sessions)."""
+    from report_service.execution import ReportExecutor
+
+    state = request.app.state
+    executor = getattr(state, "report_executor", None)
+    if executor is None:
+        executor = ReportExecutor(state.settings, state.sessions)
+        state.report_executor = executor
+    return executor
+
+
+def check_report_definition(request: Request, report: Any) -> None:
+    """422 unless the report engine compiles the report (metric, dimension and filter names,
+    filter values): a saved report that cannot run is refused when it is saved, not at 7 a.m."""
+    from report_service.engine.errors import ReportValidationError
+    from report_service.engine.query import ReportDefinition
+
+    try:
+        report_executor(request).engine.compile(ReportDefinition.from_report(report))
+    except ReportValidationError as error:
+        raise RequestValidationError([error.to_detail()]) from None

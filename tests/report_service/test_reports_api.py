@@ -49,7 +49,7 @@ def test_created_report_is_stored_and_read_back_with_every_field(
     for field in ("name", "description", "type", "filters", "metrics", "dimensions"):
         assert report[field] == body[field]
     assert (report["sort_by"], report["sort_direction"], report["limit"], report["format"]) == (
-        "completion_rate",
+        "average_completion_rate",
         "asc",
         100,
         "json",
@@ -70,7 +70,7 @@ def test_created_report_is_stored_and_read_back_with_every_field(
         (report["id"],),
     ).fetchone()
     assert row == (
-        ["enrollments", "completion_rate"],
+        ["total_enrollments", "average_completion_rate"],
         {"course_id": "course-1"},
         ["dean@example.edu", "ops@example.edu"],
         1,
@@ -78,7 +78,7 @@ def test_created_report_is_stored_and_read_back_with_every_field(
 
 
 def test_minimal_report_gets_defaults(client: TestClient, auth: Auth) -> None:
-    body = {"name": "Sessions", "type": "sessions", "metrics": ["sessions"]}
+    body = {"name": "Sessions", "type": "sessions", "metrics": ["count"]}
     report = client.post("/v1/reports", json=body, headers=auth("alice")).json()
     assert report["description"] == "" and report["filters"] == {}
     assert (report["sort_direction"], report["format"], report["limit"]) == ("desc", "csv", None)
@@ -209,9 +209,11 @@ def test_invalid_report_is_422_naming_the_field(
 def test_update_is_validated_against_the_stored_report(
     client: TestClient, auth: Auth, make_report: MakeReport
 ) -> None:
-    report = make_report()  # sorted by completion_rate
+    report = make_report()  # sorted by average_completion_rate
     url = f"/v1/reports/{report['id']}"
-    errors = _errors(client.patch(url, json={"metrics": ["enrollments"]}, headers=auth("alice")))
+    errors = _errors(
+        client.patch(url, json={"metrics": ["total_enrollments"]}, headers=auth("alice"))
+    )
     assert "must be one of the report's metrics" in errors["sort_by"]
     assert (
         "valid string"
@@ -246,7 +248,7 @@ def test_list_pages_newest_first_with_the_total(
 def test_list_filters_by_type_and_creator(
     client: TestClient, auth: Auth, make_report: MakeReport
 ) -> None:
-    make_report("alice", type="quiz", metrics=["attempts"], dimensions=[], sort_by=None)
+    make_report("alice", type="quiz", metrics=["total_attempts"], dimensions=[], sort_by=None)
     make_report("alice")
     make_report("bob")
     headers = auth("carol", "viewer")
@@ -424,3 +426,22 @@ def test_deleting_a_report_deletes_its_executions(
         "SELECT count(*) FROM report_executions WHERE report_id = %s", (report["id"],)
     ).fetchone()
     assert count == (0,)
+
+
+def test_a_report_the_engine_cannot_run_is_refused_when_saved_with_the_allowed_names(
+    client: TestClient, auth: Auth, make_report: MakeReport
+) -> None:
+    body = report_body(metrics=["enrollments"], sort_by=None)
+    created = client.post("/v1/reports", json=body, headers=auth("alice"))
+    assert created.status_code == 422
+    [error] = created.json()["detail"]
+    assert error["loc"] == ["report", "metrics", 0]
+    assert "unknown metric 'enrollments' for course reports" in error["msg"]
+    assert "total_enrollments" in error["ctx"]["allowed"]
+
+    report = make_report()
+    url = f"/v1/reports/{report['id']}"
+    patched = client.patch(url, json={"dimensions": ["course_name"]}, headers=auth("alice"))
+    assert patched.status_code == 422
+    assert patched.json()["detail"][0]["loc"] == ["report", "dimensions", 0]
+    assert client.get(url, headers=auth("alice")).json()["dimensions"] == report["dimensions"]

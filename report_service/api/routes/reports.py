@@ -19,6 +19,7 @@ from report_service.api.deps import (
     CurrentPrincipal,
     DbSession,
     ReportZone,
+    check_report_definition,
     not_found,
     require_modifier,
     require_writer,
@@ -114,6 +115,7 @@ def create_report(
     """Save a report, with its schedule if given (its next run is computed). A schedule
     shows up in Dagster as a schedule of its own, named after the report."""
     require_writer(principal, "create reports")
+    check_report_definition(request, body)
     now = utcnow()
     report = Report(
         org_id=principal.org,
@@ -155,6 +157,7 @@ def update_report(
     changes.pop("schedule", None)
     stored = {field: getattr(report, field) for field in ReportFields.model_fields}
     merged = validate_merged(ReportFields, {**stored, **changes})
+    check_report_definition(request, merged)
     for field, value in merged.model_dump(mode="json").items():
         setattr(report, field, value)
     now = utcnow()

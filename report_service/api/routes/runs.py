@@ -19,14 +19,20 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 from sqlalchemy import select
 
-from report_service.api.deps import CurrentPrincipal, DbSession, not_found, require_writer
+from report_service.api.deps import (
+    CurrentPrincipal,
+    DbSession,
+    not_found,
+    report_executor,
+    require_writer,
+)
 from report_service.api.routes.reports import ERRORS, load_report
 from report_service.api.schemas import ErrorOut, ExecutionOut
 from report_service.artifacts import execution_prefix
 from report_service.db.models import ReportExecution, utcnow
 from report_service.engine.errors import ReportValidationError
 from report_service.engine.query import Period, ReportDefinition
-from report_service.execution import ReportExecutor, period_columns
+from report_service.execution import period_columns
 
 router = APIRouter(prefix="/v1/reports/{report_id}/executions", tags=["executions"])
 
@@ -60,16 +66,6 @@ class RunRequest(BaseModel):
         if self.period_start is None or self.period_end is None:
             return None
         return Period(self.period_start, self.period_end)
-
-
-def report_executor(request: Request) -> ReportExecutor:
-    """The app's executor (built on first use from the app's settings and sessions)."""
-    state = request.app.state
-    executor = getattr(state, "report_executor", None)
-    if executor is None:
-        executor = ReportExecutor(state.settings, state.sessions)
-        state.report_executor = executor
-    return executor
 
 
 RUN_ERRORS: dict[int | str, dict[str, Any]] = {
