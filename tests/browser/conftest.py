@@ -13,13 +13,12 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from dashboard_marts import create_dashboard_marts, drop_dashboard_marts
+from dashboard_marts import Served, create_dashboard_marts, drop_dashboard_marts
 from psycopg import sql
 
 from lms_analytics.settings import Settings
@@ -64,14 +63,6 @@ def browser() -> Iterator[Any]:
         instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield instance
         instance.close()
-
-
-@dataclass(frozen=True)
-class Served:
-    settings: Settings
-    base_url: str
-    app: Any
-    marts: str
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Served
-from dashboard_marts import ACTIVE_USERS_PER_DAY, COURSES
+from dashboard_marts import ACTIVE_USERS_PER_DAY, COURSES, Served
 
 from report_service.auth import issue_dev_token
 from report_service.dashboards.demo import create_course_overview_dashboard

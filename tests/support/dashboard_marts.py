@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -112,3 +113,13 @@ def create_dashboard_marts(client: Any) -> str:
 
 def drop_dashboard_marts(client: Any, database: str) -> None:
     client.command(f"DROP DATABASE IF EXISTS {database}")
+
+
+@dataclass(frozen=True)
+class Served:
+    """The reports API served over the dashboard marts (the browser tests' `served` fixture)."""
+
+    settings: Any
+    base_url: str
+    app: Any
+    marts: str
