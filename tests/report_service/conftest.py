@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from mart_fixtures import create_marts, drop_marts
 from psycopg import sql
 from rs_helpers import (
     SECRET,
@@ -56,6 +57,18 @@ def fresh_database(local_stack: Settings) -> Iterator[Callable[[str], Settings]]
             connection.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@pytest.fixture(scope="module")
+def marts(local_stack: Settings) -> Iterator[str]:
+    """The hand-written marts of `mart_fixtures` in a scratch ClickHouse database."""
+    import clickhouse_connect
+
+    client = clickhouse_connect.get_client(**local_stack.clickhouse_client_kwargs())
+    database = create_marts(client)
+    yield database
+    drop_marts(client, database)
+    client.close()
 
 
 @pytest.fixture(scope="session")

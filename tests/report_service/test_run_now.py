@@ -18,7 +18,6 @@ import pypdf
 import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
-from mart_fixtures import create_marts, drop_marts
 from rs_helpers import Headers
 
 from lms_analytics.settings import Settings
@@ -45,17 +44,6 @@ Auth = Callable[..., Headers]
 MARCH = {"period_start": "2024-03-01T00:00:00Z", "period_end": "2024-04-01T00:00:00Z"}
 RECIPIENTS = ["dean@example.edu", "ops@example.edu"]
 RESULT_ROUTE = "/v1/reports/{report_id}/executions/{execution_id}/result"
-
-
-@pytest.fixture(scope="module")
-def marts(local_stack: Settings) -> Iterator[str]:
-    import clickhouse_connect
-
-    client = clickhouse_connect.get_client(**local_stack.clickhouse_client_kwargs())
-    database = create_marts(client)
-    yield database
-    drop_marts(client, database)
-    client.close()
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ import dagster as dg
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from mart_fixtures import create_marts, drop_marts
 from rs_helpers import Headers, settings_for
 
 from lms_analytics.settings import Settings
@@ -37,17 +36,6 @@ from report_service.domain import ReportFormat
 
 BERLIN = ZoneInfo("Europe/Berlin")
 RECIPIENTS = ["dean@example.edu"]
-
-
-@pytest.fixture(scope="module")
-def marts(local_stack: Settings) -> Iterator[str]:
-    import clickhouse_connect
-
-    client = clickhouse_connect.get_client(**local_stack.clickhouse_client_kwargs())
-    database = create_marts(client)
-    yield database
-    drop_marts(client, database)
-    client.close()
 
 
 @pytest.fixture(scope="module")
