@@ -233,23 +233,21 @@ def _report_asset(
             "execution_id": str(outcome.execution_id),
             "status": outcome.status.value,
             "period": str(period),
-            "rows": outcome.rows,
             "recipients": ", ".join(outcome.recipients) or "(none)",
         }
+        if outcome.rows is not None:  # none when the query itself failed
+            metadata["rows"] = outcome.rows
         if outcome.status is not ExecutionStatus.COMPLETED:
             raise dg.Failure(
                 description=f"report execution {outcome.execution_id} failed: {outcome.error}",
-                metadata={key: value for key, value in metadata.items() if value is not None},
+                metadata=metadata,
             )
         context.log.info(
             f"execution {outcome.execution_id}: {outcome.rows} rows over {period}, "
             f"mailed to {len(outcome.recipients)} recipient(s)"
         )
         return dg.MaterializeResult(
-            metadata={
-                **{key: value for key, value in metadata.items() if value is not None},
-                "result_url": dg.MetadataValue.url(outcome.result_url or ""),
-            }
+            metadata={**metadata, "result_url": dg.MetadataValue.url(outcome.result_url or "")}
         )
 
     return _run_report
