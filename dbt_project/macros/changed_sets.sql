@@ -52,3 +52,27 @@
 {% macro lms_in(expression, changed_set) -%}
     {%- if changed_set.empty -%}0{%- else -%}({{ expression }}) in {{ changed_set.sql }}{%- endif -%}
 {%- endmacro %}
+
+{#
+  lms_changed_page_view_sessions() -> the changed sets of the page-view chain (page_views,
+  sessions), each resolved once per incremental run (call it only when is_incremental()):
+    users          users with page views ingested since the model's watermark;
+    sessions       the session keys of their page views (int_page_view_sessions);
+    session_users  every user with a page view in one of those sessions (a SessionID may be
+                   shared by several users): a superset of `users`.
+  A row of int_page_view_sessions is in `sessions` only if its user is in `session_users`, so
+      where lms_in('user_id', s.session_users) and lms_in('session_key', s.sessions)
+  selects exactly the rows of the changed sessions while pruning by user_id, the front of that
+  table's ORDER BY (session_key alone is not: a filter on it reads the whole column).
+#}
+{% macro lms_changed_page_view_sessions() -%}
+    {%- set page_view_sessions = ref('int_page_view_sessions') -%}
+    {%- set users = lms_changed_set(lms_changed_keys([(ref('stg_lms__page_view'), 'user_id')])) -%}
+    {%- set sessions = lms_changed_set(
+        'select distinct session_key from ' ~ page_view_sessions ~ ' where ' ~ lms_in('user_id', users)
+    ) -%}
+    {%- set session_users = lms_changed_set(
+        'select distinct user_id from ' ~ page_view_sessions ~ ' where ' ~ lms_in('session_key', sessions)
+    ) -%}
+    {{ return({'users': users, 'sessions': sessions, 'session_users': session_users}) }}
+{%- endmacro %}

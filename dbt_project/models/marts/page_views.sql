@@ -30,12 +30,9 @@
 -- depends_on: {{ ref('stg_lms__page_view') }}
 
 {%- if is_incremental() %}
-{#- the users with new page views, resolved once (macros/changed_sets.sql) -#}
-{%- set changed_users = lms_changed_set(lms_changed_keys([(ref('stg_lms__page_view'), 'user_id')])) %}
-{#- the sessions holding their page views, resolved once -#}
-{%- set changed_sessions = lms_changed_set(
-    'select distinct session_key from ' ~ ref('int_page_view_sessions') ~ ' where ' ~ lms_in('user_id', changed_users)
-) %}
+{#- the users with new page views, the sessions holding their page views and every user of those
+    sessions, each resolved once (macros/changed_sets.sql) -#}
+{%- set changed = lms_changed_page_view_sessions() %}
 {%- endif %}
 
 with
@@ -44,7 +41,10 @@ session_page_views as (
     select *
     from {{ ref('int_page_view_sessions') }}
     {%- if is_incremental() %}
-    where {{ lms_in('session_key', changed_sessions) }}
+    {#- by user first (int_page_view_sessions is sorted by user_id), then by session: exactly the
+        rows of the changed sessions -#}
+    where {{ lms_in('user_id', changed.session_users) }}
+      and {{ lms_in('session_key', changed.sessions) }}
     {%- endif %}
 ),
 
@@ -112,7 +112,8 @@ left join (
     select id, argMax(cityHash64(tuple({{ value_columns | join(', ') }})), updated_at) as row_hash, toUInt8(1) as present
     from {{ this }}
     -- the stored rows of the recomputed page views, found from the cheap input CTE (the
-    -- windowed `page_views` CTE would be computed again for every reference)
+    -- windowed `page_views` CTE would be computed again for every reference; the input CTE
+    -- reads by user_id, and the key lists are not repeated in the query text)
     where user_id in (select user_id from session_page_views)
       and id in (select page_view_id from session_page_views)
     group by id

@@ -46,12 +46,9 @@
 -- depends_on: {{ ref('stg_lms__page_view') }}
 
 {%- if is_incremental() %}
-{#- the users with new page views, resolved once (macros/changed_sets.sql) -#}
-{%- set changed_users = lms_changed_set(lms_changed_keys([(ref('stg_lms__page_view'), 'user_id')])) %}
-{#- the sessions holding their page views, resolved once -#}
-{%- set changed_sessions = lms_changed_set(
-    'select distinct session_key from ' ~ ref('int_page_view_sessions') ~ ' where ' ~ lms_in('user_id', changed_users)
-) %}
+{#- the users with new page views, the sessions holding their page views and every user of those
+    sessions, each resolved once (macros/changed_sets.sql) -#}
+{%- set changed = lms_changed_page_view_sessions() %}
 {%- endif %}
 
 with
@@ -73,7 +70,10 @@ session_page_views as (
         client_ip_address
     from {{ ref('int_page_view_sessions') }}
     {%- if is_incremental() %}
-    where {{ lms_in('session_key', changed_sessions) }}
+    {#- by user first (int_page_view_sessions is sorted by user_id), then by session: exactly the
+        rows of the changed sessions -#}
+    where {{ lms_in('user_id', changed.session_users) }}
+      and {{ lms_in('session_key', changed.sessions) }}
     {%- endif %}
 ),
 
@@ -120,11 +120,20 @@ sessions as (
     from per_session
 )
 
+{#- The stored rows of the recomputed sessions, found from the cheap input CTE (by user_id, the
+    front of this table's ORDER BY): a stored session's page views are among its page views now
+    (SessionID keys only gain page views; a gap key belongs to one user), so its user_id is one
+    of the users in session_page_views. The key lists are not repeated in the query text
+    (each is up to 2,000 literals; max_query_size). #}
+{%- set previous_filter = none %}
+{%- if is_incremental() %}
+{%- set previous_filter = 'user_id in (select user_id from session_page_views) and id in (select session_key from session_page_views)' %}
+{%- endif %}
 {# Incremental runs write only new or changed rows (lms_bookkeeping gives them the run start
     as updated_at); a row recomputed unchanged keeps its stored copy. #}
 select *
 from (
-    {{ lms_bookkeeping('sessions', key='id', previous_filter=lms_in('id', changed_sessions) if is_incremental() else none) }}
+    {{ lms_bookkeeping('sessions', key='id', previous_filter=previous_filter) }}
 )
 {%- if is_incremental() %}
 where updated_at = {{ lms_run_started_at() }}
