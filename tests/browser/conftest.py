@@ -49,8 +49,11 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for this folder's tests only: Playwright's sync API keeps an event loop running
+    in the main thread while it is open, and code run later (Dagster's automation evaluation
+    calls asyncio.run) must not find one."""
     if not CHROMIUM.exists():
         _unavailable(
             f"Debian's chromium is not installed ({CHROMIUM} is missing): apt-get install chromium"
