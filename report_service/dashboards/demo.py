@@ -55,6 +55,15 @@ def _query(**fields: Any) -> str:
     return json.dumps(fields)
 
 
+# Distinct users per day (the latest day as a metric with its trend, and the series as a chart).
+ACTIVE_USERS_PER_DAY = _query(
+    type="activities",
+    metrics=["count"],
+    dimensions=["day", "user_id"],
+    count_distinct="user_id",
+    limit=200_000,
+)
+
 # title, description, type, visualization, source (report key or query JSON), x, y, w, h
 WIDGETS: list[tuple[str, str, WidgetType, Visualization, str, int, int, int, int]] = [
     (
@@ -78,13 +87,7 @@ WIDGETS: list[tuple[str, str, WidgetType, Visualization, str, int, int, int, int
         "Distinct users with any activity; change from the day before.",
         WidgetType.METRIC,
         Visualization.METRIC,
-        _query(
-            type="activities",
-            metrics=["count"],
-            dimensions=["day", "user_id"],
-            count_distinct="user_id",
-            limit=200_000,
-        ),
+        ACTIVE_USERS_PER_DAY,
         8, 0, 4, 2,
     ),
     (
@@ -116,13 +119,7 @@ WIDGETS: list[tuple[str, str, WidgetType, Visualization, str, int, int, int, int
         "Distinct users with any activity, per day.",
         WidgetType.CHART,
         Visualization.AREA,
-        _query(
-            type="activities",
-            metrics=["count"],
-            dimensions=["day", "user_id"],
-            count_distinct="user_id",
-            limit=200_000,
-        ),
+        ACTIVE_USERS_PER_DAY,
         0, 6, 8, 4,
     ),
     (

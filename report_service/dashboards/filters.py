@@ -18,6 +18,7 @@ query already filters on that field (a report of course A filtered by course B s
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -152,16 +153,7 @@ def apply_filters(
             else f"{spec.date_field} in the range"
         )
         notes.append(FilterNote("period", True, what))
-    definition = ReportDefinition(
-        type=definition.type,
-        metrics=definition.metrics,
-        dimensions=definition.dimensions,
-        filters=merged,
-        sort_by=definition.sort_by,
-        sort_direction=definition.sort_direction,
-        limit=definition.limit,
-    )
-    return definition, period, notes
+    return dataclasses.replace(definition, filters=merged), period, notes
 
 
 def narrow(current: Any, value: str) -> Any:
@@ -218,12 +210,4 @@ def with_widget_filters(
                 )
             operators[operator] = operand
         merged[field] = operators
-    return ReportDefinition(
-        type=definition.type,
-        metrics=definition.metrics,
-        dimensions=definition.dimensions,
-        filters=merged,
-        sort_by=definition.sort_by,
-        sort_direction=definition.sort_direction,
-        limit=definition.limit,
-    )
+    return dataclasses.replace(definition, filters=merged)
