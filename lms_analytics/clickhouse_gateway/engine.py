@@ -25,10 +25,29 @@ log = logging.getLogger(__name__)
 
 _NOT_STREAMABLE = "Streaming query is not supported"
 _USE_STATEMENT = re.compile(r"^\s*USE\s", re.IGNORECASE)
+# Words ending in "set", searched in lower-cased text: starting with a literal keeps the search
+# fast on statements of many megabytes, where `\bSET\b` with IGNORECASE takes a second.
+_SET_AT_WORD_END = re.compile(r"set\b")
 
 
 def is_use_statement(sql: str) -> bool:
     return _USE_STATEMENT.match(sql) is not None
+
+
+def may_change_settings(sql: str) -> bool:
+    """Whether a statement may change the connection's settings: it has the word SET anywhere.
+
+    Loose on purpose, as a miss would leave stale settings: `SET x = 1`, `SET ROLE`, behind
+    comments or not. A query's own SETTINGS clause lasts for that query, and the engine refuses
+    multi-statements and access-control statements (`ALTER USER ... SETTINGS`), so nothing else
+    changes them. A false match (`UPDATE t SET`, a literal) costs one re-read of settings.
+    """
+    text = sql.lower()
+    for match in _SET_AT_WORD_END.finditer(text):
+        before = text[match.start() - 1 : match.start()]
+        if not (before.isalnum() or before == "_"):
+            return True
+    return False
 
 
 class EngineError(RuntimeError):
@@ -108,21 +127,25 @@ class Connection:
             self.execute(f"USE {quote_identifier(database)}")
             self.database = database
 
-    def apply_settings(self, settings: dict[str, str]) -> dict[str, str | None]:
-        """Apply settings; return what restores the previous values (None = the default)."""
-        if not settings:
-            return {}
-        names = ", ".join(quote_literal(name) for name in settings)
+    def read_settings(self, names: list[str]) -> dict[str, str | None]:
+        """The current values of settings (None = the default).
+
+        Costs more than most queries (system.settings lists every setting): callers remember.
+        """
+        quoted = ", ".join(quote_literal(name) for name in names)
         rows = self.scalar(
-            f"SELECT name, value, changed FROM system.settings WHERE name IN ({names}) "
+            f"SELECT name, value, changed FROM system.settings WHERE name IN ({quoted}) "
             "FORMAT TabSeparatedRaw"
         )
-        previous: dict[str, str | None] = dict.fromkeys(settings)
+        values: dict[str, str | None] = dict.fromkeys(names)
         for line in filter(None, rows.split("\n")):
             name, value, changed = line.split("\t")
-            previous[name] = value if changed == "1" else None
+            values[name] = value if changed == "1" else None
+        return values
+
+    def set_settings(self, settings: dict[str, str]) -> None:
+        # One statement: the engine applies all of it or, on any bad name or value, none.
         self.execute("SET " + ", ".join(f"{k} = {quote_literal(v)}" for k, v in settings.items()))
-        return previous
 
     def restore_settings(self, previous: dict[str, str | None]) -> None:
         if previous:

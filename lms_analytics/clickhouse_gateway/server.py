@@ -33,6 +33,7 @@ from lms_analytics.clickhouse_gateway.engine import (
     QueryResult,
     Summary,
     is_use_statement,
+    may_change_settings,
     run_query,
 )
 from lms_analytics.clickhouse_gateway.protocol import (
@@ -87,7 +88,15 @@ class Lease:
 
     def prepare(self, options: RequestOptions) -> None:
         self.connection.use(options.database or self.home_database)
-        self.restore = self.connection.apply_settings(options.settings)
+        if not options.settings:
+            return
+        if self.session is None:
+            # The connection is this request's own and is closed after it: nothing to restore.
+            self.connection.set_settings(options.settings)
+            return
+        previous = self.session.settings_of(list(options.settings))
+        self.connection.set_settings(options.settings)
+        self.restore = previous  # only once set: a failed SET changes nothing
 
     def release(self) -> None:
         if self.released:
@@ -101,6 +110,7 @@ class Lease:
             self.connection.restore_settings(self.restore)
         except EngineError:
             log.warning("session %s: could not restore settings", self.session.session_id)
+            self.session.forget_settings()
         self.registry.release(self.session)
 
 
@@ -255,6 +265,10 @@ class Gateway:
         if not sql:
             raise BadRequest("Empty query", code=SYNTAX_ERROR)
 
+        # Settings the session remembers are void once a statement may have changed them
+        # (an `INSERT ... FORMAT`, answered above, cannot).
+        if lease.session is not None and may_change_settings(sql):
+            lease.session.forget_settings()
         fmt = output_format(sql, options.default_format)
         result = await run_in_threadpool(
             run_query, lease.connection, sql, options.default_format, options.parameters

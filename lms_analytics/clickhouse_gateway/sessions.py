@@ -33,9 +33,24 @@ class Session:
     database: str = "default"
     busy: bool = False
     last_used: float = field(default_factory=time.monotonic)
+    # The session's own values (None = the default) of settings already read from the engine:
+    # that read costs more than a query, and URL settings (which dbt sends with every request)
+    # need the values to restore after each query.
+    known_settings: dict[str, str | None] = field(default_factory=dict)
 
     def expired(self, now: float) -> bool:
         return not self.busy and now - self.last_used > self.timeout
+
+    def settings_of(self, names: list[str]) -> dict[str, str | None]:
+        """The session's own values of settings, read from the engine only for new names."""
+        unknown = [name for name in names if name not in self.known_settings]
+        if unknown:
+            self.known_settings.update(self.connection.read_settings(unknown))
+        return {name: self.known_settings[name] for name in names}
+
+    def forget_settings(self) -> None:
+        """For when the session's settings may have changed (a `SET`, a failed restore)."""
+        self.known_settings.clear()
 
 
 class SessionRegistry:

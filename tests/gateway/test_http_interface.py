@@ -194,6 +194,79 @@ def test_url_setting_does_not_leak_into_the_next_query_of_the_session(http):
     assert after.text == "\n"
 
 
+# Settings dbt-clickhouse sends as URL parameters with every request (values off the defaults).
+DBT_URL_SETTINGS = {
+    "mutations_sync": "2",
+    "lightweight_deletes_sync": "1",
+    "alter_sync": "2",
+    "insert_distributed_sync": "1",
+}
+DBT_SETTINGS_APPLIED = {
+    "mutations_sync": "2",
+    "lightweight_deletes_sync": "1",
+    "alter_sync": "2",
+    "insert_distributed_sync": "true",
+}
+
+
+def settings_seen(http: httpx.Client, params: dict[str, str], names: list[str]) -> dict[str, str]:
+    """The values of settings as the query of a request with `params` sees them."""
+    sql = "SELECT " + ", ".join(f"toString(getSetting('{name}'))" for name in names)
+    response = http.post("/", params=params, content=sql)
+    assert response.status_code == 200, response.text
+    return dict(zip(names, response.text.rstrip("\n").split("\t"), strict=True))
+
+
+def test_url_settings_apply_to_one_query_and_the_session_values_come_back(http):
+    session = {"session_id": f"s-{uuid.uuid4()}"}
+    assert http.post("/", params=session, content=b"SET max_block_size = 1234").status_code == 200
+    names = [*DBT_URL_SETTINGS, "max_block_size"]
+    session_values = settings_seen(http, session, names)
+    assert session_values["max_block_size"] == "1234"
+    scoped = {**session, **DBT_URL_SETTINGS, "max_block_size": "77"}
+    applied = {**DBT_SETTINGS_APPLIED, "max_block_size": "77"}
+    for _ in range(3):  # the first request reads the session's values, the others remember them
+        assert settings_seen(http, scoped, names) == applied
+        assert settings_seen(http, session, names) == session_values
+
+
+@pytest.mark.parametrize(
+    "statement", ["SET max_block_size = 1234", "/* dbt */ set\tmax_block_size = 1234"]
+)
+def test_set_after_a_url_setting_is_the_session_value_a_later_url_setting_gives_back(
+    http, statement
+):
+    session = {"session_id": f"s-{uuid.uuid4()}"}
+    scoped = {**session, "max_block_size": "77"}
+    default = settings_seen(http, session, ["max_block_size"])
+    # The session now remembers max_block_size at its default ...
+    assert settings_seen(http, scoped, ["max_block_size"]) == {"max_block_size": "77"}
+    assert settings_seen(http, session, ["max_block_size"]) == default
+    # ... until a SET changes it.
+    assert http.post("/", params=session, content=statement).status_code == 200
+    assert settings_seen(http, scoped, ["max_block_size"]) == {"max_block_size": "77"}
+    assert settings_seen(http, session, ["max_block_size"]) == {"max_block_size": "1234"}
+
+
+def test_url_settings_without_a_session_apply_to_that_request_only(http):
+    names = list(DBT_URL_SETTINGS)
+    defaults = settings_seen(http, {}, names)
+    assert defaults != DBT_SETTINGS_APPLIED
+    assert settings_seen(http, DBT_URL_SETTINGS, names) == DBT_SETTINGS_APPLIED
+    assert settings_seen(http, {}, names) == defaults
+
+
+def test_unknown_url_setting_in_a_session_is_refused_and_changes_no_setting(http):
+    session = {"session_id": f"s-{uuid.uuid4()}"}
+    assert http.post("/", params=session, content=b"SET max_block_size = 1234").status_code == 200
+    refused = http.post(
+        "/", params={**session, "max_block_size": "77", "no_such_setting": "1"}, content=b"SELECT 1"
+    )
+    assert refused.status_code == 500
+    assert refused.headers["X-ClickHouse-Exception-Code"] == "115"  # UNKNOWN_SETTING
+    assert settings_seen(http, session, ["max_block_size"]) == {"max_block_size": "1234"}
+
+
 def test_unknown_session_with_session_check_is_an_error(http):
     response = http.post(
         "/", params={"session_id": "never-made", "session_check": "1"}, content=b"SELECT 1"
