@@ -54,25 +54,29 @@
 {%- endmacro %}
 
 {#
-  lms_changed_page_view_sessions() -> the changed sets of the page-view chain (page_views,
-  sessions), each resolved once per incremental run (call it only when is_incremental()):
-    users          users with page views ingested since the model's watermark;
-    sessions       the session keys of their page views (int_page_view_sessions);
-    session_users  every user with a page view in one of those sessions (a SessionID may be
-                   shared by several users): a superset of `users`.
-  A row of int_page_view_sessions is in `sessions` only if its user is in `session_users`, so
-      where lms_in('user_id', s.session_users) and lms_in('session_key', s.sessions)
-  selects exactly the rows of the changed sessions while pruning by user_id, the front of that
-  table's ORDER BY (session_key alone is not: a filter on it reads the whole column).
+  lms_changed_sessions(key='session_key', gap_only=false) -> the changed set of the page-view
+  chain (page_views, sessions, user_analytics): the session keys of the int_page_view_sessions
+  rows (re)written since the model's own last run (that model's watermark column,
+  sessionised_at), resolved once. A session only changes through its rows, and
+  int_page_view_sessions rewrites exactly the rows whose session may have changed, so these are
+  all the sessions to recompute.
+    key='user_id'   the users of those rows instead;
+    gap_only=true   only rows keyed by the 30-minute gap rule (key 'gap-...'; a SessionID that
+                    happens to start so is kept too: a superset): the only sessions whose key
+                    can vanish when a late page view bridges two of them.
+  Call it only when is_incremental().
+      {% set sessions = lms_changed_sessions() %}
+      where {{ lms_in('session_key', sessions) }}
 #}
-{% macro lms_changed_page_view_sessions() -%}
+{% macro lms_changed_sessions(key='session_key', gap_only=false) -%}
     {%- set page_view_sessions = ref('int_page_view_sessions') -%}
-    {%- set users = lms_changed_set(lms_changed_keys([(ref('stg_lms__page_view'), 'user_id')])) -%}
-    {%- set sessions = lms_changed_set(
-        'select distinct session_key from ' ~ page_view_sessions ~ ' where ' ~ lms_in('user_id', users)
-    ) -%}
-    {%- set session_users = lms_changed_set(
-        'select distinct user_id from ' ~ page_view_sessions ~ ' where ' ~ lms_in('session_key', sessions)
-    ) -%}
-    {{ return({'users': users, 'sessions': sessions, 'session_users': session_users}) }}
+    {%- set sql -%}
+        select {{ key }}
+        from {{ page_view_sessions }}
+        where sessionised_at > {{ lms_watermark(page_view_sessions) }} - interval {{ var('ingest_lookback_minutes') }} minute
+        {%- if gap_only %}
+          and startsWith(session_key, 'gap-')
+        {%- endif %}
+    {%- endset -%}
+    {{ return(lms_changed_set(sql)) }}
 {%- endmacro %}

@@ -15,6 +15,7 @@
     columns of <this>                              -  (one columns query above serves both inserts)
     insert into <this> select from new_data        the same, skipped when new_data is empty
     drop new_data, drop distributed new_data       drop new_data
+    (and a drop of new_data before the create)     -  (its name holds the invocation id)
 
   A model with nothing to recompute (no changed key) therefore costs one query and two DDLs.
   The node's adapter_response carries `rows_affected` = the rows recomputed (benchmarks read it).
@@ -27,9 +28,9 @@
     {%- if is_distributed -%}
         {{ exceptions.raise_compiler_error("macros/incremental_delete_insert.sql: the distributed delete+insert strategy is not supported by this project") }}
     {%- endif -%}
+    {#- named after this invocation, so no earlier run left one behind: no drop first -#}
     {% set new_data_relation = existing_relation.incorporate(path={"identifier": existing_relation.identifier
        + '__dbt_new_data_' + invocation_id.replace('-', '_')}) %}
-    {{ drop_relation_if_exists(new_data_relation) }}
     {%- set dest_columns = adapter.get_columns_in_relation(existing_relation) -%}
     {%- set dest_cols_csv = dest_columns | map(attribute='quoted') | join(', ') -%}
     {%- set on_cluster = on_cluster_clause(existing_relation) | trim -%}

@@ -31,6 +31,12 @@
   Watermarks are kept per staging table, so a staging table that was built less recently than
   another never makes the model skip its rows.
 
+  A model that rewrites rows of older events (int_page_view_sessions re-keys a user's gap
+  sessions) can serve as a watermark source too: it declares the column that tells when a row
+  was (re)written, `config(meta={'lms_watermark_column': 'sessionised_at'})`, and its readers
+  pass that column as the third item of a pair: (ref('int_page_view_sessions'), 'session_key',
+  'sessionised_at').
+
   The marts resolve their changed keys once per run with lms_changed_set (macros/changed_sets.sql)
   and filter with lms_in: ClickHouse inlines a CTE at every reference, so a `changed` CTE used
   in several places would be recomputed each time, and an empty set then reads nothing.
@@ -60,8 +66,9 @@
     order by (model, source)
 {%- endmacro %}
 
-{#- The staging models the current model reads, directly or through other models:
-    a list of graph nodes, sorted by name. -#}
+{#- The watermark sources the current model reads, directly or through other models (staging
+    models, and models declaring meta lms_watermark_column): a list of graph nodes, sorted by
+    name. -#}
 {% macro lms_staging_ancestors(node_id=none) -%}
     {%- set start = node_id or model.unique_id -%}
     {%- set seen = [] -%}
@@ -78,7 +85,7 @@
                         {%- do seen.append(parent) -%}
                         {%- do next_frontier.append(parent) -%}
                         {%- set parent_node = graph.nodes.get(parent) -%}
-                        {%- if parent_node is not none and parent_node.resource_type == 'model' and parent_node.name.startswith('stg_') -%}
+                        {%- if parent_node is not none and parent_node.resource_type == 'model' and (parent_node.name.startswith('stg_') or lms_watermark_column(parent_node) != 'ingested_at') -%}
                             {%- do found.append(parent_node) -%}
                         {%- endif -%}
                     {%- endif -%}
@@ -88,6 +95,12 @@
         {%- set frontier = next_frontier -%}
     {%- endfor -%}
     {{ return(found | sort(attribute='name')) }}
+{%- endmacro %}
+
+{#- The column a watermark source's watermark is the maximum of: `ingested_at`, or the model's
+    meta lms_watermark_column. -#}
+{% macro lms_watermark_column(node) -%}
+    {{ return((node.config.meta or {}).get('lms_watermark_column', 'ingested_at')) }}
 {%- endmacro %}
 
 {#
@@ -114,16 +127,15 @@
 {#
   lms_changed_keys(pairs) -> `select distinct key from (...)`: the keys touched by staging rows
   ingested after the model's per-table watermark minus var('ingest_lookback_minutes').
-  `pairs` is a list of (staging relation, key expression); every key expression must have the
-  same type across the pairs (cast if needed). The output column is `key`.
+  `pairs` is a list of (staging relation, key expression) or (relation, key expression, watermark
+  column) for a model-declared watermark source (default column: ingested_at); every key
+  expression must have the same type across the pairs (cast if needed). The output column is
+  `key`.
   Call it OUTSIDE `{% if is_incremental() %}` (dbt only sees refs rendered at parse time):
   in a full refresh it renders every key, unfiltered.
       changed as ({{ lms_changed_keys([(ref('stg_lms__quiz_completed'), 'quiz_id'),
                                        (ref('stg_lms__question_answered'), 'quiz_id')]) }})
 
-  lms_key_filter(key, pairs) -> a boolean SQL condition for a WHERE: `1` in a full refresh,
-  `(<key>) in (<lms_changed_keys(pairs)>)` in an incremental run.
-      where {{ lms_key_filter('course_id', [(ref('stg_lms__user_enrolled'), 'course_id')]) }}
 #}
 {% macro lms_changed_keys(pairs) -%}
     select distinct key from (
@@ -133,7 +145,7 @@
         select {{ key }} as key
         from {{ relation }}
         {%- if is_incremental() %}
-        where ingested_at > {{ lms_watermark(relation) }} - interval {{ var('ingest_lookback_minutes') }} minute
+        where {{ pair[2] if pair | length > 2 else 'ingested_at' }} > {{ lms_watermark(relation) }} - interval {{ var('ingest_lookback_minutes') }} minute
         {%- endif %}
         {%- if not loop.last %}
         union all
@@ -142,13 +154,6 @@
     )
 {%- endmacro %}
 
-{% macro lms_key_filter(key, pairs) -%}
-    {%- if is_incremental() -%}
-    ({{ key }}) in ({{ lms_changed_keys(pairs) }})
-    {%- else -%}
-    1
-    {%- endif -%}
-{%- endmacro %}
 
 {#
   lms_previous_as_of() -> a scalar subquery: the as_of the model was last built with (the
@@ -194,7 +199,7 @@
         now64(3, 'UTC') as run_at
     from (
         {%- for node in sources %}
-        select '{{ node.alias or node.name }}' as source, (select coalesce(max(ingested_at), toDateTime64(0, 3, 'UTC')) from {{ node.relation_name }}) as loaded_through
+        select '{{ node.alias or node.name }}' as source, (select coalesce(max({{ lms_watermark_column(node) }}), toDateTime64(0, 3, 'UTC')) from {{ node.relation_name }}) as loaded_through
         {%- if not loop.last %}
         union all
         {%- endif %}

@@ -2,10 +2,11 @@
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
-        unique_key='user_id',
+        unique_key=['user_id', 'event_id'],
         engine=lms_engine('MergeTree'),
         order_by='(user_id, session_key, created_at, page_view_id)',
         partition_by='toYYYYMM(created_at)',
+        meta={'lms_watermark_column': 'sessionised_at'},
         post_hook=["{{ lms_record_watermark() }}"],
     )
 }}
@@ -14,11 +15,23 @@
   without SessionID, ordered by (created_at, id), start a new session when created_at is more
   than 30 minutes after the previous one; such a session's key is
   concat('gap-', lower(hex(MD5(concat(user_id, '|', <id of its first page view>))))).
+  sessionised_at = the start of the run that (re)wrote the row.
 
-  Incremental by user (the unit of sessionisation): a run recomputes every page view of the
-  users with page views ingested since its watermark and replaces those users' rows, so a late
-  page view that bridges or splits gap sessions re-keys them all.
+  Incremental, by what can change:
+    - a page view with a SessionID keys itself: only the page views ingested since the
+      watermark are written;
+    - a late page view without SessionID may bridge or split its user's gap sessions: every
+      page view without SessionID of the users with such new page views is sessionised again.
+  Rows are replaced by (user_id, event_id) (user_id leads the sort key, so the delete prunes
+  by it). page_views and sessions read the sessions of the rows (re)written since their own
+  run: this model is their watermark source (meta lms_watermark_column, macros/watermarks.sql),
+  so their cost follows the changed sessions, not the users' whole history.
 -#}
+{%- if is_incremental() %}
+{%- set fresh = 'ingested_at > ' ~ lms_watermark(ref('stg_lms__page_view')) ~ ' - interval ' ~ var('ingest_lookback_minutes') ~ ' minute' %}
+{#- the users with new page views without SessionID, resolved once (macros/changed_sets.sql) -#}
+{%- set gap_users = lms_changed_set('select user_id from ' ~ ref('stg_lms__page_view') ~ ' where ' ~ fresh ~ " and session_id = ''") %}
+{%- endif %}
 with page_views as (
     select
         event_id,
@@ -39,8 +52,8 @@ with page_views as (
         ingested_at
     from {{ ref('stg_lms__page_view') }}
     {%- if is_incremental() %}
-    {#- the users with new page views, resolved once (macros/changed_sets.sql) #}
-    where {{ lms_in('user_id', lms_changed_set(lms_changed_keys([(ref('stg_lms__page_view'), 'user_id')]))) }}
+    where ({{ fresh }} and session_id != '')
+       or ({{ lms_in('user_id', gap_users) }} and session_id = '')
     {%- endif %}
 ),
 
@@ -97,6 +110,7 @@ select
     page_views.client_operating_system as client_operating_system,
     page_views.client_user_agent as client_user_agent,
     page_views.client_ip_address as client_ip_address,
-    page_views.ingested_at as ingested_at
+    page_views.ingested_at as ingested_at,
+    {{ lms_run_started_at() }} as sessionised_at
 from page_views
 left join gap_sessions on page_views.event_id = gap_sessions.event_id

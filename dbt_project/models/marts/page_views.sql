@@ -17,22 +17,19 @@
   the client sent. time_on_page = the client's value when > 0, else the seconds (rounded half
   up) to the next page view of the same session; NULL for the last one.
 
-  Incremental: a late page view changes its neighbours (entry/exit, time_on_page) and, without
-  SessionID, may re-sessionise its user's page views. A run recomputes every page view of every
-  session that holds a page view of a user with page views ingested since the watermark: the
-  rows of a page view only change inside those sessions, and rows never disappear, so
-  delete+insert by id is exact. Only new or changed rows are written: a row recomputed
-  unchanged keeps its stored copy and its updated_at (bookkeeping: the last run that changed it).
+  Incremental (replace unit: the session): a late page view changes its neighbours
+  (entry/exit, time_on_page) and, without SessionID, may re-sessionise its user's page views.
+  int_page_view_sessions rewrites exactly the rows whose session may have changed; a run
+  recomputes every page view of the sessions of the rows it rewrote since this model's last run
+  (lms_changed_sessions). Rows never disappear, so delete+insert by id is exact. Only new or
+  changed rows are written: a row recomputed unchanged keeps its stored copy and its updated_at
+  (bookkeeping: the last run that changed it).
 -#}
 
 
--- refs used only in incremental runs
--- depends_on: {{ ref('stg_lms__page_view') }}
-
 {%- if is_incremental() %}
-{#- the users with new page views, the sessions holding their page views and every user of those
-    sessions, each resolved once (macros/changed_sets.sql) -#}
-{%- set changed = lms_changed_page_view_sessions() %}
+{#- the sessions to recompute, resolved once (macros/changed_sets.sql) -#}
+{%- set changed_sessions = lms_changed_sessions() %}
 {%- endif %}
 
 with
@@ -41,10 +38,7 @@ session_page_views as (
     select *
     from {{ ref('int_page_view_sessions') }}
     {%- if is_incremental() %}
-    {#- by user first (int_page_view_sessions is sorted by user_id), then by session: exactly the
-        rows of the changed sessions -#}
-    where {{ lms_in('user_id', changed.session_users) }}
-      and {{ lms_in('session_key', changed.sessions) }}
+    where {{ lms_in('session_key', changed_sessions) }}
     {%- endif %}
 ),
 
@@ -111,11 +105,9 @@ from page_views as recomputed
 left join (
     select id, argMax(cityHash64(tuple({{ value_columns | join(', ') }})), updated_at) as row_hash, toUInt8(1) as present
     from {{ this }}
-    -- the stored rows of the recomputed page views, found from the cheap input CTE (the
-    -- windowed `page_views` CTE would be computed again for every reference; the input CTE
-    -- reads by user_id, and the key lists are not repeated in the query text)
-    where user_id in (select user_id from session_page_views)
-      and id in (select page_view_id from session_page_views)
+    -- the stored rows of the recomputed sessions (a page view whose session was re-keyed is
+    -- not found: it changed, and is written)
+    where {{ lms_in('session_id', changed_sessions) }}
     group by id
 ) as previous on recomputed.id = previous.id
 where previous.present = 0

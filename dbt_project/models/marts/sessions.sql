@@ -6,7 +6,7 @@
         engine=lms_engine('ReplacingMergeTree(updated_at)'),
         order_by='(user_id, start_time, id)',
         pre_hook=["
-            {%- set users = lms_changed_set(lms_changed_keys([(ref('stg_lms__page_view'), 'user_id')])) if is_incremental() else none -%}
+            {%- set users = lms_changed_sessions(key='user_id', gap_only=true) if is_incremental() else none -%}
             {%- if is_incremental() and not users.empty -%}
             delete from {{ this }}
             where {{ lms_in('user_id', users) }}
@@ -33,22 +33,18 @@
   utm_campaign = the entry URL's query parameters (URL-decoded; '' when absent).
   created_at / updated_at are bookkeeping (when the row was first built / last changed).
 
-  Incremental (replace unit: the session, unique_key id): a run recomputes every session that
-  holds a page view of a user with page views ingested since the watermark (so a session shared
-  by several users is recomputed whole). A late page view may merge or re-key that user's
-  30-minute-gap sessions: the pre-hook deletes that user's stored sessions whose key no longer
-  exists (nothing to do, and no delete issued, when no page view is new); every other changed
-  session is replaced by id.
+  Incremental (replace unit: the session, unique_key id): a run recomputes the sessions of the
+  int_page_view_sessions rows (re)written since this model's last run (lms_changed_sessions;
+  all page views of such a session, whichever users they belong to). A late page view may
+  merge or re-key its user's 30-minute-gap sessions: the pre-hook deletes, for the users of
+  the rewritten gap-keyed rows, the stored sessions whose key no longer exists (no delete is
+  issued when no such row was rewritten); every other changed session is replaced by id.
 -#}
 
 
--- refs used only in incremental runs
--- depends_on: {{ ref('stg_lms__page_view') }}
-
 {%- if is_incremental() %}
-{#- the users with new page views, the sessions holding their page views and every user of those
-    sessions, each resolved once (macros/changed_sets.sql) -#}
-{%- set changed = lms_changed_page_view_sessions() %}
+{#- the sessions to recompute, resolved once (macros/changed_sets.sql) -#}
+{%- set changed_sessions = lms_changed_sessions() %}
 {%- endif %}
 
 with
@@ -70,10 +66,7 @@ session_page_views as (
         client_ip_address
     from {{ ref('int_page_view_sessions') }}
     {%- if is_incremental() %}
-    {#- by user first (int_page_view_sessions is sorted by user_id), then by session: exactly the
-        rows of the changed sessions -#}
-    where {{ lms_in('user_id', changed.session_users) }}
-      and {{ lms_in('session_key', changed.sessions) }}
+    where {{ lms_in('session_key', changed_sessions) }}
     {%- endif %}
 ),
 
@@ -120,15 +113,7 @@ sessions as (
     from per_session
 )
 
-{#- The stored rows of the recomputed sessions, found from the cheap input CTE (by user_id, the
-    front of this table's ORDER BY): a stored session's page views are among its page views now
-    (SessionID keys only gain page views; a gap key belongs to one user), so its user_id is one
-    of the users in session_page_views. The key lists are not repeated in the query text
-    (each is up to 2,000 literals; max_query_size). #}
-{%- set previous_filter = none %}
-{%- if is_incremental() %}
-{%- set previous_filter = 'user_id in (select user_id from session_page_views) and id in (select session_key from session_page_views)' %}
-{%- endif %}
+{%- set previous_filter = lms_in('id', changed_sessions) if is_incremental() else none %}
 {# Incremental runs write only new or changed rows (lms_bookkeeping gives them the run start
     as updated_at); a row recomputed unchanged keeps its stored copy. #}
 select *

@@ -27,7 +27,8 @@
     - are enrolled in a course holding an item (re)published since the watermark (learner
       progress depends on the course's lesson count), or own an enrolment id that a new
       UserEnrolled / UserUnenrolled names,
-    - have a page view in a session that a new page view joined (a session shared by users),
+    - have a page view in a session whose rows int_page_view_sessions rewrote since the
+      watermark (a session may be shared by users),
     - have a user_activities row or a session whose time entered or left the 30-day window
       since the previous run: time in (previous_as_of - 30 days, previous_as_of] xor in
       (as_of - 30 days, as_of]. Nothing else depends on as_of, so the other users' rows are
@@ -106,11 +107,7 @@
     select user_id
     from {{ ref('int_page_view_sessions') }}
     where session_key in (
-        select session_key from {{ ref('int_page_view_sessions') }}
-        where user_id in (
-            select user_id from {{ ref('stg_lms__page_view') }}
-            where ingested_at > {{ lms_watermark(ref('stg_lms__page_view')) }}{{ lookback }}
-        )
+        {{ lms_changed_keys([(ref('int_page_view_sessions'), 'session_key', 'sessionised_at')]) }}
     )
     {%- if as_of_moved %}
     union all
