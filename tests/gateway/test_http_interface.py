@@ -343,3 +343,13 @@ def test_server_survives_a_client_that_disconnects_mid_body(gateway_url, http, t
         )
     assert http.get("/ping").text == "Ok.\n"
     assert http.post("/", content=b"SELECT 1").text == "1\n"
+
+
+def test_engine_runs_merges_and_mutations_on_a_server_sized_pool(http):
+    # chdb's own default is 2 threads; a DELETE then queues behind merges (engine.SERVER_SETTINGS)
+    answer = http.post(
+        "/",
+        content=b"SELECT value FROM system.server_settings WHERE name = 'background_pool_size'",
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.text.strip() == "16"
