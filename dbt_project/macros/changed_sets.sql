@@ -1,22 +1,24 @@
 {#
   Changed-key sets resolved once per incremental run, before the model's query runs.
 
-  lms_changed_set(sql, max_literals=2000) -> a set object for lms_in(): `sql` (a SELECT of the
+  lms_changed_set(sql, max_literals=2000, max_bytes=65536) -> a set object for lms_in(): `sql` (a SELECT of the
   changed keys: one column, or several for a tuple key) runs once, when the model is compiled
   for execution, and the model's query gets
     - nothing to read when the set is empty: lms_in() renders `0`, so ClickHouse reads no
       part (a model with no changed key costs almost nothing; the delete+insert strategy,
       macros/incremental_delete_insert.sql, then skips its delete and insert);
-    - the keys as literals when there are at most `max_literals` of them: the set is not
-      recomputed at every place the query uses it (ClickHouse inlines CTEs), and a literal
-      IN list prunes by primary key at planning time;
+    - the keys as literals when there are at most `max_literals` of them, `max_bytes` of text
+      in all: the set is not recomputed at every place the query uses it (ClickHouse inlines
+      CTEs), and a literal IN list prunes by primary key at planning time. The byte cap keeps
+      a query that uses the list several times under max_query_size (256 KiB) whatever the
+      keys' length (a SessionID is the client's text);
     - `(sql)` itself when there are more (e.g. thousands of users), as before.
   At parse time (no execution) the set renders `(sql)`, so refs are seen as usual.
 
       {% set courses = lms_changed_set('select course_id from ...') %}
       where {{ lms_in('course_id', courses) }}
 #}
-{% macro lms_changed_set(sql, max_literals=2000) -%}
+{% macro lms_changed_set(sql, max_literals=2000, max_bytes=65536) -%}
     {%- if not execute -%}
         {{ return({'empty': false, 'sql': '(' ~ sql ~ ')'}) }}
     {%- endif -%}
@@ -43,6 +45,9 @@
         {%- endfor -%}
         {%- do literals.append(parts[0] if parts | length == 1 else '(' ~ parts | join(', ') ~ ')') -%}
     {%- endfor -%}
+    {%- if (literals | join(', ') | length) > max_bytes -%}
+        {{ return({'empty': false, 'sql': '(' ~ sql ~ ')'}) }}
+    {%- endif -%}
     {#- one tuple alone would read as a tuple of scalars: repeat it -#}
     {%- if literals | length == 1 and (rows[0] | length) > 1 -%}{%- do literals.append(literals[0]) -%}{%- endif -%}
     {{ return({'empty': false, 'sql': '(' ~ literals | join(', ') ~ ')'}) }}
