@@ -22,6 +22,7 @@ from rs_helpers import (
     SERVICE_VIEWER_KEY,
     Headers,
     report_body,
+    scratch_marts,
     settings_for,
 )
 
@@ -62,13 +63,8 @@ def fresh_database(local_stack: Settings) -> Iterator[Callable[[str], Settings]]
 @pytest.fixture(scope="module")
 def marts(local_stack: Settings) -> Iterator[str]:
     """The hand-written marts of `mart_fixtures` in a scratch ClickHouse database."""
-    import clickhouse_connect
-
-    client = clickhouse_connect.get_client(**local_stack.clickhouse_client_kwargs())
-    database = create_marts(client)
-    yield database
-    drop_marts(client, database)
-    client.close()
+    with scratch_marts(local_stack, create_marts, drop_marts) as database:
+        yield database
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from lms_analytics.settings import Settings
@@ -12,6 +14,24 @@ SERVICE_VIEWER_KEY = "svc-viewer-key-0123456789"
 
 
 Headers = dict[str, str]
+
+
+@contextlib.contextmanager
+def scratch_marts(
+    settings: Settings,
+    create: Callable[[Any], str],
+    drop: Callable[[Any, str], None],
+) -> Iterator[str]:
+    """Hand-written marts (`create(client)` -> database) in the stack's ClickHouse, then dropped."""
+    import clickhouse_connect
+
+    client = clickhouse_connect.get_client(**settings.clickhouse_client_kwargs())
+    database = create(client)
+    try:
+        yield database
+    finally:
+        drop(client, database)
+        client.close()
 
 
 def report_body(**overrides: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from dashboard_marts import (
 )
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from rs_helpers import SECRET, Headers
+from rs_helpers import SECRET, Headers, scratch_marts
 
 from lms_analytics.settings import Settings
 from report_service.api.app import create_app
@@ -37,13 +37,8 @@ Auth = Callable[..., Headers]
 
 @pytest.fixture(scope="module")
 def marts(local_stack: Settings) -> Iterator[str]:
-    import clickhouse_connect
-
-    client = clickhouse_connect.get_client(**local_stack.clickhouse_client_kwargs())
-    database = create_dashboard_marts(client)
-    yield database
-    drop_dashboard_marts(client, database)
-    client.close()
+    with scratch_marts(local_stack, create_dashboard_marts, drop_dashboard_marts) as database:
+        yield database
 
 
 @pytest.fixture(scope="module")
