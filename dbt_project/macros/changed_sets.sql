@@ -78,7 +78,7 @@
     {%- set sql -%}
         select {{ key }}
         from {{ page_view_sessions }}
-        where sessionised_at > {{ lms_watermark(page_view_sessions) }} - interval {{ var('ingest_lookback_minutes') }} minute
+        where {{ lms_fresh(page_view_sessions) }}
         {%- if gap_only %}
           and startsWith(session_key, 'gap-')
         {%- endif %}

@@ -7,6 +7,8 @@
   it reads raw rows ingested since the watermark minus a lookback and appends only event ids
   it does not hold yet (a primary-key lookup restricted to the new ids), so a staging table
   never holds an event twice and never relies on background merges.
+  staged_at = the start of the dbt run that staged the row: the exact watermark column of the
+  models that read staging (macros/watermarks.sql, lms_fresh).
 #}
 {% macro staging_from_raw(raw_relation, columns) %}
 with fresh as (
@@ -24,7 +26,7 @@ with fresh as (
     order by event_id, ingested_at, kafka_partition, kafka_offset
     limit 1 by event_id
 )
-select *
+select *, {{ lms_run_started_at() }} as staged_at
 from fresh
 {% if is_incremental() %}
 where event_id not in (

@@ -5,7 +5,8 @@
   `lms_create_watermarks_table()` in dbt_project.yml), one row per (model, source, run):
       model           the model's name (e.g. 'course_analytics')
       source          a staging model the model depends on, directly or through intermediates
-      loaded_through  max(ingested_at) of that staging table when the model finished building
+      loaded_through  max(staged_at) of that staging table when the model finished building (the
+                      source's watermark column, see lms_watermark_column)
       as_of           int_as_of.as_of when the model finished building (epoch when unknown)
       run_at          when the row was written (the latest row per (model, source) wins)
   Readers aggregate with argMax(..., run_at): never FINAL, never a background merge.
@@ -29,7 +30,10 @@
     where 1 {% if is_incremental() %} and course_id in (select key from changed) {% endif %}
 
   Watermarks are kept per staging table, so a staging table that was built less recently than
-  another never makes the model skip its rows.
+  another never makes the model skip its rows. A staging row carries `staged_at`, the start of
+  the dbt run that staged it (macros/staging_from_raw.sql), so "written since the model's last
+  run" is exact: no re-read margin, no row compared twice. Only raw `ingested_at` needs the
+  var('ingest_lookback_minutes') margin (staging applies it when it reads raw).
 
   A model that rewrites rows of older events (int_page_view_sessions re-keys a user's gap
   sessions) can serve as a watermark source too: it declares the column that tells when a row
@@ -97,16 +101,40 @@
     {{ return(found | sort(attribute='name')) }}
 {%- endmacro %}
 
-{#- The column a watermark source's watermark is the maximum of: `ingested_at`, or the model's
-    meta lms_watermark_column. -#}
+{#- The column a watermark source's watermark is the maximum of: the model's meta
+    lms_watermark_column (staging models: staged_at, set in dbt_project.yml), else `ingested_at`. -#}
 {% macro lms_watermark_column(node) -%}
     {{ return((node.config.meta or {}).get('lms_watermark_column', 'ingested_at')) }}
 {%- endmacro %}
 
+{#- The watermark column of the model behind `relation` (a ref): see lms_watermark_column. -#}
+{% macro lms_watermark_column_of(relation) -%}
+    {#- at parse time there is no graph (and nothing runs) -#}
+    {%- if not execute -%}{{ return('ingested_at') }}{%- endif -%}
+    {%- for node in graph.nodes.values() if node.resource_type == 'model' and (node.alias or node.name) == relation.identifier -%}
+        {{ return(lms_watermark_column(node)) }}
+    {%- endfor -%}
+    {{ return('ingested_at') }}
+{%- endmacro %}
+
+{#
+  lms_fresh(relation, column=none) -> the condition "this row of `relation` was written after the
+  model's watermark for it": `<column> > lms_watermark(relation)`. `column` defaults to the
+  relation's watermark column. staged_at and sessionised_at are the start of the dbt run that
+  wrote the row, so the condition is exact (runs of one project do not overlap: Dagster runs
+  them one at a time); only a raw `ingested_at` (a row's insert may finish after a later
+  row's) keeps the var('ingest_lookback_minutes') margin.
+      where {{ lms_fresh(ref('stg_lms__user_enrolled')) }}
+#}
+{% macro lms_fresh(relation, column=none) -%}
+    {%- set column = column or lms_watermark_column_of(relation) -%}
+    {{ column }} > {{ lms_watermark(relation) }}
+    {%- if column == 'ingested_at' %} - interval {{ var('ingest_lookback_minutes') }} minute{% endif -%}
+{%- endmacro %}
+
 {#
   lms_watermark(relation=none) -> a scalar subquery: the model's watermark.
-    - with a staging relation: max ingested_at of that table loaded through at the model's
-      previous run;
+    - with a staging relation: the max staged_at of that table at the model's previous run;
     - without: the minimum over every staging table the model recorded (conservative).
   The epoch when nothing was recorded (then every row counts as new).
       where ingested_at > {{ lms_watermark(ref('stg_lms__user_enrolled')) }}
@@ -126,9 +154,9 @@
 
 {#
   lms_changed_keys(pairs) -> `select distinct key from (...)`: the keys touched by staging rows
-  ingested after the model's per-table watermark minus var('ingest_lookback_minutes').
+  staged after the model's per-table watermark (lms_fresh).
   `pairs` is a list of (staging relation, key expression) or (relation, key expression, watermark
-  column) for a model-declared watermark source (default column: ingested_at); every key
+  column) (default column: the relation's own, lms_watermark_column); every key
   expression must have the same type across the pairs (cast if needed). The output column is
   `key`.
   Call it OUTSIDE `{% if is_incremental() %}` (dbt only sees refs rendered at parse time):
@@ -145,7 +173,7 @@
         select {{ key }} as key
         from {{ relation }}
         {%- if is_incremental() %}
-        where {{ pair[2] if pair | length > 2 else 'ingested_at' }} > {{ lms_watermark(relation) }} - interval {{ var('ingest_lookback_minutes') }} minute
+        where {{ lms_fresh(relation, pair[2] if pair | length > 2 else none) }}
         {%- endif %}
         {%- if not loop.last %}
         union all
@@ -179,7 +207,7 @@
 
 {#
   lms_record_watermark() -> post-hook SQL recording, for each staging ancestor of the model,
-  the max ingested_at it holds now, and the current as_of.
+  the max of its watermark column (staged_at) it holds now, and the current as_of.
       (already set for models/marts in dbt_project.yml; elsewhere post_hook=["{{ lms_record_watermark() }}"])
   Runs after the model's insert succeeded; a failed build records nothing, so the next run
   re-reads from the old watermark (re-reading is idempotent).

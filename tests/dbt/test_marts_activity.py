@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from dbt_harness import DbtHarness, random_batches, simulated_messages
 
-from ingestion.decoding import natural_event_id
+from ingestion.decoding import Coordinates, Decoded, natural_event_id
 from ingestion.events import (
     AssignmentGraded,
     AssignmentSubmitted,
@@ -825,6 +825,63 @@ def test_a_late_page_view_merges_gap_sessions_in_an_incremental_build(
         assert rewritten == {"pv-a5", "pv-a6", "pv-late"}
     finally:
         harness.drop()
+
+
+def _delivery(event: Event, event_id: str) -> Decoded:
+    """A delivery of `event` under the producer's event_id header."""
+    return Decoded(
+        event, event_id, 1, Coordinates(event.topic, 0, 0, ""), event.to_message().decode()
+    )
+
+
+def test_a_late_copy_of_a_tracked_activity_replaces_its_row_only_when_it_wins(
+    dbt_harness_factory,
+) -> None:
+    """user_activities appends; a tracked activity is the copy with the smallest event_id, so a
+    copy delivered later under a smaller event_id replaces the stored row (the pre-hook deletes
+    it), and one under a larger event_id changes nothing."""
+    incremental = dbt_harness_factory()
+    full = dbt_harness_factory(vars={"raw_schema": incremental.raw_schema})
+    first = _tracked("act-9", "comment", 10, at(4, 10))
+    winner = _tracked("act-9", "comment", 99, at(4, 11))  # same ID, other values
+    loser = _tracked("act-9", "comment", 55, at(4, 12))
+    other = _tracked("act-10", "forum_post", 7, at(4, 13))
+    expected_first = _activity(
+        "act-9", "alice", "comment", ("forum", "f1"), "post", 10, at(4, 10), ALICE_CLIENT
+    )
+    expected_winner = {**expected_first, "duration": 99, "created_at": naive(at(4, 11))}
+    expected_other = _activity(
+        "act-10", "alice", "forum_post", ("forum", "f1"), "post", 7, at(4, 13), ALICE_CLIENT
+    )
+    tracked = "activity_type in ('comment', 'forum_post')"
+
+    incremental.load_events([_delivery(first, "ev-5")])
+    incremental.build(select=["+user_activities"], command="run")
+    _check_rows(
+        incremental.rows("user_activities", exclude=("updated_at",), order_by="id", where=tracked),
+        [expected_first],
+    )
+
+    # a larger event_id loses (no change); the new activity is appended
+    incremental.load_events([_delivery(loser, "ev-8"), _delivery(other, "ev-1")])
+    incremental.build(select=["+user_activities"], command="run")
+    _check_rows(
+        incremental.rows("user_activities", exclude=("updated_at",), order_by="id", where=tracked),
+        [expected_other, expected_first],  # 'act-10' < 'act-9',
+    )
+
+    # a smaller event_id wins: its row replaces the stored one, no duplicate id
+    incremental.load_events([_delivery(winner, "ev-2")])
+    incremental.build(select=["+user_activities"], command="run")
+    built = incremental.rows(
+        "user_activities", exclude=("updated_at",), order_by="id", where=tracked
+    )
+    _check_rows(built, [expected_other, expected_winner])
+
+    full.build(select=["+user_activities"], command="run", full_refresh=True)
+    assert built == full.rows(
+        "user_activities", exclude=("updated_at",), order_by="id", where=tracked
+    )
 
 
 # --- incremental = full refresh ---------------------------------------------------------------

@@ -75,10 +75,31 @@ def test_staging_keeps_one_typed_row_per_event_id_the_first_copy_ingested(
         ingested_at=first_load + timedelta(minutes=1),
     )
 
+    started = datetime.now(UTC)
     dbt_harness.build(select=STAGING)
+    finished = datetime.now(UTC)
 
     assert dbt_harness.scalar(f"select count() from {dbt_harness.raw_schema}.user_enrolled") == 3
-    enrolled = dbt_harness.rows("stg_lms__user_enrolled", exclude=("event_id",))
+    # every row staged by the build carries its start (the readers' exact watermark)
+    staged_at = dbt_harness.scalar(
+        "select arrayStringConcat(groupUniqArray(toString(staged_at)), ',') from ("
+        + " union all ".join(
+            f"select staged_at from {dbt_harness.relation(model)}"
+            for model in (
+                "stg_lms__user_enrolled",
+                "stg_lms__page_view",
+                "stg_lms__content_published",
+            )
+        )
+        + ")"
+    )
+    assert "," not in staged_at
+    assert (
+        naive(started) - timedelta(seconds=1)
+        <= datetime.fromisoformat(staged_at)
+        <= naive(finished)
+    )
+    enrolled = dbt_harness.rows("stg_lms__user_enrolled", exclude=("event_id", "staged_at"))
     assert enrolled == [
         {
             "id": "enr-1",
@@ -88,7 +109,9 @@ def test_staging_keeps_one_typed_row_per_event_id_the_first_copy_ingested(
             "ingested_at": naive(first_load),
         }
     ]
-    [page_view] = dbt_harness.rows("stg_lms__page_view", exclude=("event_id", "ingested_at"))
+    [page_view] = dbt_harness.rows(
+        "stg_lms__page_view", exclude=("event_id", "ingested_at", "staged_at")
+    )
     assert page_view == {
         "id": "pv-1",
         "user_id": "user-1",
@@ -107,7 +130,9 @@ def test_staging_keeps_one_typed_row_per_event_id_the_first_copy_ingested(
         "client_ip_address": "203.0.113.9",
         "created_at": datetime(2026, 9, 1, 7, 0),
     }
-    [module] = dbt_harness.rows("stg_lms__content_published", exclude=("event_id", "ingested_at"))
+    [module] = dbt_harness.rows(
+        "stg_lms__content_published", exclude=("event_id", "ingested_at", "staged_at")
+    )
     assert module["module_id"] is None and module["lesson_id"] is None
     assert module["due_at"] is None
     assert (module["item_type"], module["item_id"], module["position"]) == ("module", "mod-1", 1)
@@ -128,6 +153,8 @@ def test_an_event_redelivered_after_a_build_is_not_staged_twice(dbt_harness: Dbt
         ("enr-1", naive(T0)),
         ("enr-2", naive(T0 + timedelta(hours=1))),
     ]
+    # each row keeps the start of the build that staged it: the second build's is later
+    assert rows[0]["staged_at"] < rows[1]["staged_at"]
 
 
 @pytest.mark.parametrize("slow_insert", [False, True], ids=["in-order", "slow-insert"])
@@ -150,7 +177,8 @@ def test_incremental_staging_equals_a_full_refresh_over_batches_with_duplicates_
     # A slow insert can bring an earlier-ingested copy of an event staging already holds:
     # staging keeps the copy it staged first (append-only), a full refresh the earliest one.
     # The copies are the same event, so only ingested_at can differ, and only then.
-    exclude = ("ingested_at",) if slow_insert else ()
+    # staged_at is when a row was staged: a full refresh stages everything again
+    exclude = ("staged_at", "ingested_at") if slow_insert else ("staged_at",)
     incremental = {t.name: dbt_harness.rows(f"stg_lms__{t.name}", exclude) for t in RAW_TABLES}
 
     dbt_harness.build(select=STAGING, full_refresh=True)  # with the data tests

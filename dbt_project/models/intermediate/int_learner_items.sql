@@ -21,22 +21,21 @@
   nothing from this model.
 
   Incremental replace unit: the (user, item). A run recomputes, from their whole history, the
-  keys named by UserActivity / ProgressUpdated rows ingested since its watermark (minus the
-  lookback) and replaces them; every value is a sum or a max over the key's events, and rows
+  keys named by UserActivity / ProgressUpdated rows staged since its watermark and replaces
+  them; every value is a sum or a max over the key's events, and rows
   never disappear, so delete+insert by key is exact. Ordered by item for the marts' reads.
 -#}
-{%- set lookback = ' - interval ' ~ var('ingest_lookback_minutes') ~ ' minute' %}
 
 {%- if is_incremental() %}
 {%- set changed_sql %}
     select user_id, toString(resource_type) as item_type, resource_id as item_id
     from {{ ref('stg_lms__user_activity') }}
-    where ingested_at > {{ lms_watermark(ref('stg_lms__user_activity')) }}{{ lookback }}
+    where {{ lms_fresh(ref('stg_lms__user_activity')) }}
       and resource_type in ('module', 'lesson')
     union all
     select user_id, 'lesson', lesson_id
     from {{ ref('stg_lms__progress_updated') }}
-    where ingested_at > {{ lms_watermark(ref('stg_lms__progress_updated')) }}{{ lookback }}
+    where {{ lms_fresh(ref('stg_lms__progress_updated')) }}
 {% endset %}
 {#- the changed (user, item) keys and their users, each resolved once (macros/changed_sets.sql) -#}
 {%- set changed = lms_changed_set(changed_sql) %}

@@ -28,7 +28,7 @@
   so their cost follows the changed sessions, not the users' whole history.
 -#}
 {%- if is_incremental() %}
-{%- set fresh = 'ingested_at > ' ~ lms_watermark(ref('stg_lms__page_view')) ~ ' - interval ' ~ var('ingest_lookback_minutes') ~ ' minute' %}
+{%- set fresh = lms_fresh(ref('stg_lms__page_view')) %}
 {#- the users with new page views without SessionID, resolved once (macros/changed_sets.sql) -#}
 {%- set gap_users = lms_changed_set('select user_id from ' ~ ref('stg_lms__page_view') ~ ' where ' ~ fresh ~ " and session_id = ''") %}
 {%- endif %}

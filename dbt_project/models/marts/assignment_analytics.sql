@@ -33,7 +33,6 @@
 -#}
 {#- tables read only by the incremental branch -#}
 -- depends_on: {{ ref('stg_lms__user_enrolled') }} {{ ref('stg_lms__user_unenrolled') }} {{ ref('stg_lms__course_completed') }} {{ ref('stg_lms__content_published') }}
-{%- set lookback = ' - interval ' ~ var('ingest_lookback_minutes') ~ ' minute' %}
 
 {%- if is_incremental() %}
 {%- set changed_courses_sql %}
@@ -50,7 +49,7 @@
     from {{ ref('stg_lms__user_enrolled') }}
     where id in (
         select id from {{ ref('stg_lms__user_enrolled') }}
-        where ingested_at > {{ lms_watermark(ref('stg_lms__user_enrolled')) }}{{ lookback }}
+        where {{ lms_fresh(ref('stg_lms__user_enrolled')) }}
     )
     union all
     -- an unenrolment folds into its enrolment (by id)
@@ -58,7 +57,7 @@
     from {{ ref('int_enrollments') }}
     where enrollment_id in (
         select id from {{ ref('stg_lms__user_unenrolled') }}
-        where ingested_at > {{ lms_watermark(ref('stg_lms__user_unenrolled')) }}{{ lookback }}
+        where {{ lms_fresh(ref('stg_lms__user_unenrolled')) }}
     )
     union all
     -- a (re)published item changes every course it was ever published in
@@ -66,7 +65,7 @@
     from {{ ref('stg_lms__content_published') }}
     where item_id in (
         select item_id from {{ ref('stg_lms__content_published') }}
-        where ingested_at > {{ lms_watermark(ref('stg_lms__content_published')) }}{{ lookback }}
+        where {{ lms_fresh(ref('stg_lms__content_published')) }}
     )
 {% endset %}
 {#- the changed courses and assignments, each resolved once (macros/changed_sets.sql) -#}
@@ -82,7 +81,7 @@
     union all
     select resource_id
     from {{ ref('stg_lms__user_activity') }}
-    where ingested_at > {{ lms_watermark(ref('stg_lms__user_activity')) }}{{ lookback }}
+    where {{ lms_fresh(ref('stg_lms__user_activity')) }}
       and resource_type = 'assignment'
     union all
     select item_id

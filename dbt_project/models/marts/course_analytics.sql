@@ -26,7 +26,6 @@
 -#}
 {#- tables read only by the incremental branch -#}
 -- depends_on: {{ ref('stg_lms__user_enrolled') }} {{ ref('stg_lms__user_unenrolled') }} {{ ref('stg_lms__course_completed') }} {{ ref('stg_lms__progress_updated') }} {{ ref('stg_lms__content_published') }}
-{%- set lookback = ' - interval ' ~ var('ingest_lookback_minutes') ~ ' minute' %}
 
 {%- if is_incremental() %}
 {%- set changed_courses_sql %}
@@ -46,7 +45,7 @@
     from {{ ref('stg_lms__user_enrolled') }}
     where id in (
         select id from {{ ref('stg_lms__user_enrolled') }}
-        where ingested_at > {{ lms_watermark(ref('stg_lms__user_enrolled')) }}{{ lookback }}
+        where {{ lms_fresh(ref('stg_lms__user_enrolled')) }}
     )
     union all
     -- an unenrolment folds into its enrolment (by id)
@@ -54,7 +53,7 @@
     from {{ ref('int_enrollments') }}
     where enrollment_id in (
         select id from {{ ref('stg_lms__user_unenrolled') }}
-        where ingested_at > {{ lms_watermark(ref('stg_lms__user_unenrolled')) }}{{ lookback }}
+        where {{ lms_fresh(ref('stg_lms__user_unenrolled')) }}
     )
     union all
     -- progress counts in the course whose structure holds the lesson
@@ -63,7 +62,7 @@
     where item_type = 'lesson'
       and item_id in (
         select lesson_id from {{ ref('stg_lms__progress_updated') }}
-        where ingested_at > {{ lms_watermark(ref('stg_lms__progress_updated')) }}{{ lookback }}
+        where {{ lms_fresh(ref('stg_lms__progress_updated')) }}
     )
     union all
     -- a (re)published item changes every course it was ever published in
@@ -71,12 +70,12 @@
     from {{ ref('stg_lms__content_published') }}
     where item_id in (
         select item_id from {{ ref('stg_lms__content_published') }}
-        where ingested_at > {{ lms_watermark(ref('stg_lms__content_published')) }}{{ lookback }}
+        where {{ lms_fresh(ref('stg_lms__content_published')) }}
     )
     union all
     select resource_id as course_id
     from {{ ref('stg_lms__user_activity') }}
-    where ingested_at > {{ lms_watermark(ref('stg_lms__user_activity')) }}{{ lookback }}
+    where {{ lms_fresh(ref('stg_lms__user_activity')) }}
       and resource_type = 'course'
       and action = 'view'
 {% endset %}

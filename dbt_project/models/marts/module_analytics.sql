@@ -33,7 +33,6 @@
 -#}
 {#- tables read only by the incremental branch -#}
 -- depends_on: {{ ref('stg_lms__content_published') }} {{ ref('stg_lms__user_activity') }} {{ ref('stg_lms__progress_updated') }}
-{%- set lookback = ' - interval ' ~ var('ingest_lookback_minutes') ~ ' minute' %}
 
 {%- if is_incremental() %}
 {%- set changed_courses_sql %}
@@ -47,7 +46,7 @@
     from {{ ref('stg_lms__content_published') }}
     where item_id in (
         select item_id from {{ ref('stg_lms__content_published') }}
-        where ingested_at > {{ lms_watermark(ref('stg_lms__content_published')) }}{{ lookback }}
+        where {{ lms_fresh(ref('stg_lms__content_published')) }}
     )
     union all
     -- the courses holding the modules and lessons that new events are about
@@ -55,11 +54,11 @@
     from {{ ref('int_course_structure') }}
     where (item_type, item_id) in (
         select resource_type, resource_id from {{ ref('stg_lms__user_activity') }}
-        where ingested_at > {{ lms_watermark(ref('stg_lms__user_activity')) }}{{ lookback }}
+        where {{ lms_fresh(ref('stg_lms__user_activity')) }}
           and resource_type in ('module', 'lesson')
         union all
         select 'lesson', lesson_id from {{ ref('stg_lms__progress_updated') }}
-        where ingested_at > {{ lms_watermark(ref('stg_lms__progress_updated')) }}{{ lookback }}
+        where {{ lms_fresh(ref('stg_lms__progress_updated')) }}
     )
 {% endset %}
 {#- the changed courses, resolved once (macros/changed_sets.sql) -#}

@@ -95,15 +95,16 @@ page_views as (
 
 {% if is_incremental() -%}
 {#- Only new or changed rows are written (delete+insert by id): a row recomputed unchanged keeps
-    its stored copy and updated_at. Unchanged = same hash of every column but updated_at. -#}
-{%- set value_columns = [] -%}
-{%- for column in adapter.get_columns_in_relation(this) -%}
-    {%- if column.name != 'updated_at' -%}{%- do value_columns.append(adapter.quote(column.name)) -%}{%- endif -%}
-{%- endfor %}
+    its stored copy and updated_at. A page view's own fields come from its event (staging holds
+    one row per event and never rewrites it); only the fields its session decides can change.
+    So unchanged = same session_id, time_on_page, entry_page and exit_page: the stored rows are
+    read for those four narrow columns, not for every column (at 5M events: 0.24 s instead of
+    1.1-1.3 s for the page views of 3,000 sessions). -#}
+{%- set session_fields = ['session_id', 'time_on_page', 'entry_page', 'exit_page'] %}
 select recomputed.*, {{ lms_run_started_at() }} as updated_at
 from page_views as recomputed
 left join (
-    select id, argMax(cityHash64(tuple({{ value_columns | join(', ') }})), updated_at) as row_hash, toUInt8(1) as present
+    select id, argMax(cityHash64(tuple({{ session_fields | join(', ') }})), updated_at) as row_hash, toUInt8(1) as present
     from {{ this }}
     -- the stored rows of the recomputed sessions (a page view whose session was re-keyed is
     -- not found: it changed, and is written)
@@ -111,7 +112,7 @@ left join (
     group by id
 ) as previous on recomputed.id = previous.id
 where previous.present = 0
-   or previous.row_hash != cityHash64(tuple({% for name in value_columns %}recomputed.{{ name }}{% if not loop.last %}, {% endif %}{% endfor %}))
+   or previous.row_hash != cityHash64(tuple({% for name in session_fields %}recomputed.{{ name }}{% if not loop.last %}, {% endif %}{% endfor %}))
 {%- else -%}
 select *, {{ lms_run_started_at() }} as updated_at
 from page_views

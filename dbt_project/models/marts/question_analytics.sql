@@ -27,7 +27,6 @@
 -#}
 {#- tables read only by the incremental branch -#}
 -- depends_on: {{ ref('stg_lms__content_published') }}
-{%- set lookback = ' - interval ' ~ var('ingest_lookback_minutes') ~ ' minute' %}
 
 {%- if is_incremental() %}
 {%- set changed_questions_sql %}
@@ -41,7 +40,7 @@
     from {{ ref('stg_lms__question_answered') }}
     where attempt_id in (
         select assumeNotNull(attempt_id) from {{ ref('stg_lms__quiz_completed') }}
-        where ingested_at > {{ lms_watermark(ref('stg_lms__quiz_completed')) }}{{ lookback }}
+        where {{ lms_fresh(ref('stg_lms__quiz_completed')) }}
           and attempt_id is not null
     )
     union all
@@ -53,7 +52,7 @@
         select course_id from {{ ref('stg_lms__content_published') }}
         where item_id in (
             select item_id from {{ ref('stg_lms__content_published') }}
-            where ingested_at > {{ lms_watermark(ref('stg_lms__content_published')) }}{{ lookback }}
+            where {{ lms_fresh(ref('stg_lms__content_published')) }}
         )
     )
 {% endset %}

@@ -26,7 +26,6 @@
 -#}
 {#- tables read only by the incremental branch -#}
 -- depends_on: {{ ref('stg_lms__content_published') }}
-{%- set lookback = ' - interval ' ~ var('ingest_lookback_minutes') ~ ' minute' %}
 
 {%- if is_incremental() %}
 {%- set changed_quizzes_sql %}
@@ -45,7 +44,7 @@
       and quiz_id is not null
       and item_id in (
         select question_id from {{ ref('stg_lms__question_answered') }}
-        where ingested_at > {{ lms_watermark(ref('stg_lms__question_answered')) }}{{ lookback }}
+        where {{ lms_fresh(ref('stg_lms__question_answered')) }}
     )
     union all
     -- every quiz of every course a (re)published item was ever published in
@@ -56,7 +55,7 @@
         select course_id from {{ ref('stg_lms__content_published') }}
         where item_id in (
             select item_id from {{ ref('stg_lms__content_published') }}
-            where ingested_at > {{ lms_watermark(ref('stg_lms__content_published')) }}{{ lookback }}
+            where {{ lms_fresh(ref('stg_lms__content_published')) }}
         )
     )
 {% endset %}

@@ -1,11 +1,11 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='id',
+        incremental_strategy='append',
         engine=lms_engine('ReplacingMergeTree(updated_at)'),
         order_by='(user_id, created_at, id)',
         partition_by='toYYYYMM(created_at)',
+        pre_hook=["{{ lms_delete_replaced('id', lms_replaced_tracked_activities()) }}"],
     )
 }}
 {#-
@@ -19,15 +19,21 @@
   without StartedAt or when StartedAt is after CompletedAt), VideoWatched WatchedSeconds, the
   tracked value for UserActivity, 0 otherwise.
 
-  Incremental: every row depends on its own source event only. A run reads the staging rows
-  ingested after this model's per-table watermark (minus the lookback) and replaces their ids;
-  tracked ids are recomputed from every copy of that id (the representative may change).
-  Only new or changed rows are written: a row recomputed unchanged keeps its stored copy and
-  its updated_at (bookkeeping: the last run that changed it).
+  Incremental, append-only: every row depends on its own source event only, and a run reads
+  exactly the staging rows staged since this model's last run (lms_fresh), so
+    - a derived row is new (its id is an event_id staging never held before): appended;
+    - a tracked id is recomputed from every copy of that id; when its representative (the copy
+      with the smallest event_id) is one of the new copies, the row is appended, and when that
+      replaces a stored representative (a late copy with a smaller event_id), the pre-hook first
+      deletes the stored row (lms_replaced_tracked_activities). A new copy that does not win
+      changes nothing.
+  No DELETE, no lookup of stored rows in the usual run: its cost follows the new events, not the
+  table. Should a run fail after its insert but before its watermark is recorded, the next run
+  appends the same rows again: exact duplicates in every column of the sorting key, which the
+  ReplacingMergeTree collapses when it merges.
   Sorted by (user_id, created_at, id): per-user reads (user_analytics) hit a key range;
   partitions by month prune time ranges.
 -#}
-{%- set lookback = ' - interval ' ~ var('ingest_lookback_minutes') ~ ' minute' -%}
 {%- set no_client = ["''", "''", "''", "''", "''"] -%}
 {#- one derived row per domain event: (staging model, activity_type, user_id, resource_type,
     resource_id, action, duration, [device, browser, os, user agent, ip], event time) -#}
@@ -55,7 +61,7 @@ with
 fresh_tracked as (
     select id
     from {{ ref('stg_lms__user_activity') }}
-    where ingested_at > {{ lms_watermark(ref('stg_lms__user_activity')) }}{{ lookback }}
+    where {{ lms_fresh(ref('stg_lms__user_activity')) }}
 ),
 {%- endif %}
 
@@ -73,7 +79,8 @@ tracked as (
         client_operating_system,
         client_user_agent,
         client_ip_address,
-        created_at
+        created_at,
+        staged_at
     from {{ ref('stg_lms__user_activity') }}
     {%- if is_incremental() %}
     where id in (select id from fresh_tracked)
@@ -98,6 +105,10 @@ activities as (
         toString(client_ip_address) as client_ip_address,
         created_at
     from tracked
+    {%- if is_incremental() %}
+    -- the representative is a new copy (else the stored row stands)
+    where {{ lms_fresh(ref('stg_lms__user_activity')) }}
+    {%- endif %}
     {%- for model_name, activity_type, user_id, resource_type, resource_id, action, duration, client, event_time in derived %}
     union all
     select
@@ -112,31 +123,10 @@ activities as (
         {{ event_time }}
     from {{ ref(model_name) }}
     {%- if is_incremental() %}
-    where ingested_at > {{ lms_watermark(ref(model_name)) }}{{ lookback }}
+    where {{ lms_fresh(ref(model_name)) }}
     {%- endif %}
     {%- endfor %}
 )
 
-{% if is_incremental() -%}
-{#- Only new or changed rows are written (delete+insert by id): a row recomputed unchanged keeps
-    its stored copy and updated_at. Unchanged = same hash of every column but updated_at. -#}
-{%- set value_columns = [] -%}
-{%- for column in adapter.get_columns_in_relation(this) -%}
-    {%- if column.name != 'updated_at' -%}{%- do value_columns.append(adapter.quote(column.name)) -%}{%- endif -%}
-{%- endfor %}
-select recomputed.*, {{ lms_run_started_at() }} as updated_at
-from activities as recomputed
-left join (
-    select id, argMax(cityHash64(tuple({{ value_columns | join(', ') }})), updated_at) as row_hash, toUInt8(1) as present
-    from {{ this }}
-    -- by id alone: the recomputed users are spread over the whole table, so a user_id filter
-    -- prunes little and costs one more evaluation of the `activities` union (CTEs are inlined)
-    where id in (select id from activities)
-    group by id
-) as previous on recomputed.id = previous.id
-where previous.present = 0
-   or previous.row_hash != cityHash64(tuple({% for name in value_columns %}recomputed.{{ name }}{% if not loop.last %}, {% endif %}{% endfor %}))
-{%- else -%}
 select *, {{ lms_run_started_at() }} as updated_at
 from activities
-{%- endif %}

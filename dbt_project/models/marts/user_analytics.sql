@@ -34,7 +34,6 @@
       (as_of - 30 days, as_of]. Nothing else depends on as_of, so the other users' rows are
       unchanged by a moving as_of.
 -#}
-{%- set lookback = ' - interval ' ~ var('ingest_lookback_minutes') ~ ' minute' -%}
 {%- set as_of = lms_as_of() -%}
 {#- a fact's time t in the last 30 days -#}
 {%- set window = '(t > ' ~ as_of ~ ' - interval 30 day and t <= ' ~ as_of ~ ')' -%}
@@ -83,7 +82,7 @@
         select course_id from {{ ref('stg_lms__content_published') }}
         where item_id in (
             select item_id from {{ ref('stg_lms__content_published') }}
-            where ingested_at > {{ lms_watermark(ref('stg_lms__content_published')) }}{{ lookback }}
+            where {{ lms_fresh(ref('stg_lms__content_published')) }}
         )
     )
     union all
@@ -92,7 +91,7 @@
     from {{ ref('stg_lms__user_enrolled') }}
     where id in (
         select id from {{ ref('stg_lms__user_enrolled') }}
-        where ingested_at > {{ lms_watermark(ref('stg_lms__user_enrolled')) }}{{ lookback }}
+        where {{ lms_fresh(ref('stg_lms__user_enrolled')) }}
     )
     union all
     -- an unenrolment folds into its enrolment (by id), whoever it names
@@ -100,7 +99,7 @@
     from {{ ref('int_enrollments') }}
     where enrollment_id in (
         select id from {{ ref('stg_lms__user_unenrolled') }}
-        where ingested_at > {{ lms_watermark(ref('stg_lms__user_unenrolled')) }}{{ lookback }}
+        where {{ lms_fresh(ref('stg_lms__user_unenrolled')) }}
     )
     union all
     -- a session is counted for the user of its first page view: every user of a changed session

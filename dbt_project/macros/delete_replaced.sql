@@ -1,0 +1,32 @@
+{#
+  lms_delete_replaced(key, replaced_sql) -> pre-hook SQL for an append-only incremental model
+  whose few rows may be replaced: `delete from {{ this }} where <key> in (<the keys>)`, where the
+  keys are those `replaced_sql` selects (resolved once with lms_changed_set), or `select 1` when
+  there is none, in a full refresh, and at parse time. The model then appends every row it
+  recomputes: the replaced ones and the new ones.
+
+  For a model that mostly appends (an event-grain table fed by exact deltas, macros/watermarks.sql)
+  this replaces delete+insert's DELETE by key of every recomputed row: a lightweight DELETE is a
+  mutation that reads the key column of the whole table, even when no row matches.
+      pre_hook=["{{ lms_delete_replaced('id', lms_user_activities_replaced()) }}"]
+#}
+{% macro lms_delete_replaced(key, replaced_sql) -%}
+    {%- if not execute or not is_incremental() -%}{{ return('select 1') }}{%- endif -%}
+    {%- set replaced = lms_changed_set(replaced_sql) -%}
+    {%- if replaced.empty -%}{{ return('select 1') }}{%- endif -%}
+    delete from {{ this }} where {{ lms_in(key, replaced) }}
+{%- endmacro %}
+
+{#- The tracked activity ids whose stored row a new copy replaces (models/marts/user_activities):
+    ids with copies staged before and since the model's last run, where a new copy has the
+    smallest event_id (it becomes the representative). -#}
+{% macro lms_replaced_tracked_activities() -%}
+    {%- set activities = ref('stg_lms__user_activity') -%}
+    {%- set fresh = lms_fresh(activities) -%}
+    select id
+    from {{ activities }}
+    where id in (select id from {{ activities }} where {{ fresh }})
+    group by id
+    having countIf(not ({{ fresh }})) > 0
+       and minIf(event_id, {{ fresh }}) < minIf(event_id, not ({{ fresh }}))
+{%- endmacro %}
