@@ -22,11 +22,12 @@ macros/incremental_delete_insert.sql; `-` for models that append or rebuild).
 Target: incremental <= 10% of the full refresh at 5M events.
 
 Vars: `ingest_lookback_minutes: 0`. Rows are written here with a synthetic `ingested_at`: the
-N base rows at T0, the 1% at T0 + 1 hour. With the project default (10 minutes) an incremental
-run re-reads raw rows ingested up to 10 minutes before its watermark; in production that is the
-tail of the stream, but here every base row shares one ingested_at, so the default lookback would
-re-read the whole warehouse and measure a full rebuild. A lookback of 0 makes the incremental run
-read exactly the new rows (strictly after the watermark).
+N base rows at T0, the 1% at T0 + 1 hour. Staging re-reads the raw rows ingested up to the
+lookback (project default 10 minutes) before the newest row it holds, and keeps the event ids it
+does not hold yet; in production that is the tail of the stream, but here every base row shares
+one ingested_at, so the default lookback would make staging re-read (and skip) the whole raw
+copy. A lookback of 0 makes it read exactly the new rows. The models after staging do not use
+the lookback: they read what staging added by staged_at (exact).
 
 Usage: python benchmarks/build_cost.py [--sizes 1000000,5000000] [--rounds 2] [--fixed-new 10000]
        [--keep]
