@@ -62,9 +62,11 @@
   lms_changed_sessions(key='session_key', gap_only=false) -> the changed set of the page-view
   chain (page_views, sessions, user_analytics): the session keys of the int_page_view_sessions
   rows (re)written since the model's own last run (that model's watermark column,
-  sessionised_at), resolved once. A session only changes through its rows, and
-  int_page_view_sessions rewrites exactly the rows whose session may have changed, so these are
-  all the sessions to recompute.
+  sessionised_at), resolved once. int_page_view_sessions writes the new page views and those
+  whose key changed, and a session only changes through them: a late page view joins one
+  session, or bridges sessions whose later one moves wholesale to the earlier key (that key
+  is among the written rows'; the vanished one is deleted by the sessions pre-hook). So these
+  are all the sessions to recompute.
     key='user_id'   the users of those rows instead;
     gap_only=true   only rows keyed by the 30-minute gap rule (key 'gap-...'; a SessionID that
                     happens to start so is kept too: a superset): the only sessions whose key
@@ -84,4 +86,24 @@
         {%- endif %}
     {%- endset -%}
     {{ return(lms_changed_set(sql)) }}
+{%- endmacro %}
+
+{#
+  lms_session_rows(changed_sessions) -> the condition selecting the int_page_view_sessions rows
+  of a changed set of sessions (lms_changed_sessions): `session_key in <set>`, bounded below by
+  the earliest page view of those sessions. The bound is a scalar subquery over two narrow
+  columns; with it the read of every other column skips the days before it (the model is sorted
+  by day first, and a session's page views sit together in time), so it follows the changed
+  sessions, not the table. `0` for an empty set.
+      where {{ lms_session_rows(changed_sessions) }}
+#}
+{% macro lms_session_rows(changed_sessions) -%}
+    {%- if changed_sessions.empty -%}0{%- else -%}
+    created_at >= (
+        select min(created_at)
+        from {{ ref('int_page_view_sessions') }}
+        where session_key in {{ changed_sessions.sql }}
+    )
+    and session_key in {{ changed_sessions.sql }}
+    {%- endif -%}
 {%- endmacro %}

@@ -4,7 +4,7 @@
         incremental_strategy='delete+insert',
         unique_key=['user_id', 'event_id'],
         engine=lms_engine('MergeTree'),
-        order_by='(user_id, session_key, created_at, page_view_id)',
+        order_by='(toDate(created_at), session_key, created_at, page_view_id)',
         partition_by='toYYYYMM(created_at)',
         meta={'lms_watermark_column': 'sessionised_at'},
         post_hook=["{{ lms_record_watermark() }}"],
@@ -18,14 +18,17 @@
   sessionised_at = the start of the run that (re)wrote the row.
 
   Incremental, by what can change:
-    - a page view with a SessionID keys itself: only the page views ingested since the
-      watermark are written;
+    - a page view with a SessionID keys itself: only the page views staged since the watermark
+      are written;
     - a late page view without SessionID may bridge or split its user's gap sessions: every
-      page view without SessionID of the users with such new page views is sessionised again.
-  Rows are replaced by (user_id, event_id) (user_id leads the sort key, so the delete prunes
-  by it). page_views and sessions read the sessions of the rows (re)written since their own
-  run: this model is their watermark source (meta lms_watermark_column, macros/watermarks.sql),
-  so their cost follows the changed sessions, not the users' whole history.
+      page view without SessionID of the users with such new page views is sessionised again,
+      and of those only the rows whose key changed are written (with the new ones).
+  So a run writes the new page views and the ones re-keyed next to them, all close in time to
+  the new events; the rows are replaced by (user_id, event_id). page_views and sessions read the
+  sessions of the rows (re)written since their own run: this model is their watermark source
+  (meta lms_watermark_column, macros/watermarks.sql). Sorted by day first: a session's page
+  views sit together in time, so those readers bound their read by the earliest page view of
+  the changed sessions (lms_session_rows) and skip the older days.
 -#}
 {%- if is_incremental() %}
 {%- set fresh = lms_fresh(ref('stg_lms__page_view')) %}
@@ -92,8 +95,19 @@ gap_sessions as (
         {{ lms_gap_session_key('user_id', 'first_value(id) over (partition by user_id, session_number order by created_at, id, event_id rows between unbounded preceding and unbounded following)') }} as gap_session_key,
         toUInt8(1) as is_gap
     from numbered
-)
+),
 
+{%- if is_incremental() %}
+-- the stored key of every page view of the gap users: a re-sessionised row whose key did not
+-- change is not written again
+stored as (
+    select user_id, event_id, session_key as stored_session_key, toUInt8(1) as stored
+    from {{ this }}
+    where {{ lms_in('user_id', gap_users) }}
+),
+{%- endif %}
+
+sessionised as (
 select
     page_views.id as page_view_id,
     page_views.event_id as event_id,
@@ -114,3 +128,12 @@ select
     {{ lms_run_started_at() }} as sessionised_at
 from page_views
 left join gap_sessions on page_views.event_id = gap_sessions.event_id
+)
+
+select sessionised.*
+from sessionised
+{%- if is_incremental() %}
+left join stored
+    on stored.user_id = sessionised.user_id and stored.event_id = sessionised.event_id
+where stored.stored = 0 or stored.stored_session_key != sessionised.session_key
+{%- endif %}

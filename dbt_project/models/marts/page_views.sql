@@ -38,7 +38,7 @@ session_page_views as (
     select *
     from {{ ref('int_page_view_sessions') }}
     {%- if is_incremental() %}
-    where {{ lms_in('session_key', changed_sessions) }}
+    where {{ lms_session_rows(changed_sessions) }}
     {%- endif %}
 ),
 
