@@ -1,7 +1,7 @@
 {#
   Changed-key sets resolved once per incremental run, before the model's query runs.
 
-  lms_changed_set(sql, max_literals=2000, max_bytes=65536) -> a set object for lms_in(): `sql` (a SELECT of the
+  lms_changed_set(sql, max_literals=20000, max_bytes=1048576) -> a set object for lms_in(): `sql` (a SELECT of the
   changed keys: one column, or several for a tuple key) runs once, when the model is compiled
   for execution, and the model's query gets
     - nothing to read when the set is empty: lms_in() renders `0`, so ClickHouse reads no
@@ -9,16 +9,17 @@
       macros/incremental_delete_insert.sql, then skips its delete and insert);
     - the keys as literals when there are at most `max_literals` of them, `max_bytes` of text
       in all: the set is not recomputed at every place the query uses it (ClickHouse inlines
-      CTEs), and a literal IN list prunes by primary key at planning time. The byte cap keeps
-      a query that uses the list several times under max_query_size (256 KiB) whatever the
-      keys' length (a SessionID is the client's text);
-    - `(sql)` itself when there are more (e.g. thousands of users), as before.
+      CTEs, and a subquery runs again at every IN), and a literal IN list prunes by primary key
+      at planning time. The byte cap keeps a query that uses the list several times under
+      max_query_size (16 MiB, profiles.yml; ClickHouse's default is 256 KiB) whatever the keys'
+      length (a SessionID is the client's text);
+    - `(sql)` itself when there are more, as before.
   At parse time (no execution) the set renders `(sql)`, so refs are seen as usual.
 
       {% set courses = lms_changed_set('select course_id from ...') %}
       where {{ lms_in('course_id', courses) }}
 #}
-{% macro lms_changed_set(sql, max_literals=2000, max_bytes=65536) -%}
+{% macro lms_changed_set(sql, max_literals=20000, max_bytes=1048576) -%}
     {%- if not execute -%}
         {{ return({'empty': false, 'sql': '(' ~ sql ~ ')'}) }}
     {%- endif -%}

@@ -14,6 +14,7 @@ import pytest
 from dbt_harness import DbtHarness, random_batches, simulated_messages
 
 from ingestion.decoding import Decoded
+from ingestion.events import UserActivity
 
 pytestmark = pytest.mark.slow
 
@@ -252,6 +253,48 @@ def test_a_late_page_view_splits_and_rekeys_gap_sessions(dbt_harness: DbtHarness
         for s in dbt_harness.rows("int_page_view_sessions", exclude=())
     }
     assert written["pv-a"] < written["pv-b"] == written["pv-c"]
+
+
+def test_learner_items_fold_each_fact_once_even_when_a_run_loses_its_watermark(
+    dbt_harness: DbtHarness,
+) -> None:
+    """int_learner_items adds new facts to the stored row instead of re-reading the history; a
+    run that wrote its rows but did not record its watermark (its post-hook failed) makes the
+    next run read the same facts again, and they must not be counted twice."""
+
+    def view(activity_id: str, seconds: int, at: str) -> UserActivity:
+        return UserActivity(
+            id=activity_id,
+            user_id="eve",
+            activity_type="lesson_view",
+            resource_type="lesson",
+            resource_id="les-1",
+            action="view",
+            duration=seconds,
+            created_at=datetime.fromisoformat(at),
+        )
+
+    def item() -> tuple[int, int]:
+        [row] = dbt_harness.rows("int_learner_items", exclude=("folded_through",))
+        return row["views"], row["activity_seconds"]
+
+    items = "+int_learner_items"
+    dbt_harness.load_events([view("act-1", 10, "2026-09-03T09:00:00Z")])
+    dbt_harness.build(select=items)
+    dbt_harness.load_events([view("act-2", 20, "2026-09-03T10:00:00Z")])
+    dbt_harness.build(select=items)
+    assert item() == (2, 30)
+
+    # forget the last run's watermark, as if its post-hook had failed after the insert
+    watermarks = f"{dbt_harness.database('analytics')}.dbt_watermarks"
+    dbt_harness.client.command(
+        f"DELETE FROM {watermarks} WHERE model = 'int_learner_items' AND run_at = "
+        f"(SELECT max(run_at) FROM {watermarks} WHERE model = 'int_learner_items')"
+    )
+    dbt_harness.load_events([view("act-3", 5, "2026-09-03T11:00:00Z")])
+    dbt_harness.build(select=items)
+
+    assert item() == (3, 35)
 
 
 # --- simulated histories against a plain-Python reading of metrics.md --------------------------

@@ -20,10 +20,13 @@
   No course structure here: the marts join the latest structure, so a republished item needs
   nothing from this model.
 
-  Incremental replace unit: the (user, item). A run recomputes, from their whole history, the
-  keys named by UserActivity / ProgressUpdated rows staged since its watermark and replaces
-  them; every value is a sum or a max over the key's events, and rows
-  never disappear, so delete+insert by key is exact. Ordered by item for the marts' reads.
+  Incremental by folding: every value is a sum or a max over the key's events, and staging
+  holds each event once and tells exactly which rows a run staged (staged_at), so a run adds
+  the facts staged since its watermark to the stored row of their key (delete+insert by key)
+  without reading the key's history. folded_through = the latest staged_at folded into the row:
+  a fact is added only when it was staged after it, so a run that wrote its rows but failed
+  before recording its watermark is not counted twice when the next run reads the same facts.
+  Ordered by item for the marts' reads.
 -#}
 
 {%- if is_incremental() %}
@@ -37,9 +40,8 @@
     from {{ ref('stg_lms__progress_updated') }}
     where {{ lms_fresh(ref('stg_lms__progress_updated')) }}
 {% endset %}
-{#- the changed (user, item) keys and their users, each resolved once (macros/changed_sets.sql) -#}
+{#- the (user, item) keys with new facts, resolved once (macros/changed_sets.sql) -#}
 {%- set changed = lms_changed_set(changed_sql) %}
-{%- set changed_users = lms_changed_set('select user_id from (' ~ changed_sql ~ ')') %}
 {%- endif %}
 
 with
@@ -52,13 +54,12 @@ facts as (
         toUInt64(action = 'view') as is_view,
         toInt64(duration) as seconds,
         toUInt8(1) as is_activity,
-        toUInt8(0) as is_done
+        toUInt8(0) as is_done,
+        staged_at
     from {{ ref('stg_lms__user_activity') }}
     where resource_type in ('module', 'lesson')
     {%- if is_incremental() %}
-      -- the user filter reads only the changed users' key ranges (ORDER BY user_id, ...)
-      and {{ lms_in('user_id', changed_users) }}
-      and {{ lms_in('user_id, toString(resource_type), resource_id', changed) }}
+      and {{ lms_fresh(ref('stg_lms__user_activity')) }}
     {%- endif %}
     union all
     select
@@ -68,13 +69,58 @@ facts as (
         toUInt64(0),
         toInt64(0),
         toUInt8(0),
-        toUInt8(percent_complete >= 100)
+        toUInt8(percent_complete >= 100),
+        staged_at
     from {{ ref('stg_lms__progress_updated') }}
     {%- if is_incremental() %}
-    where {{ lms_in('user_id', changed_users) }}
-      and {{ lms_in("user_id, 'lesson', lesson_id", changed) }}
+    where {{ lms_fresh(ref('stg_lms__progress_updated')) }}
     {%- endif %}
+),
+
+{%- if is_incremental() %}
+
+-- the stored rows of the keys with new facts
+previous as (
+    select user_id, item_type, item_id, views, activity_seconds, has_activity, completed, folded_through
+    from {{ this }}
+    where {{ lms_in('user_id, item_type, item_id', changed) }}
+),
+
+added as (
+    select
+        facts.user_id as user_id,
+        facts.item_type as item_type,
+        facts.item_id as item_id,
+        sum(facts.is_view) as views,
+        sum(facts.seconds) as activity_seconds,
+        max(facts.is_activity) as has_activity,
+        max(facts.is_done) as completed,
+        max(facts.staged_at) as folded_through
+    from facts
+    left join previous
+        on previous.user_id = facts.user_id
+        and previous.item_type = facts.item_type
+        and previous.item_id = facts.item_id
+    -- not folded yet (a key without a stored row has the epoch)
+    where facts.staged_at > previous.folded_through
+    group by facts.user_id, facts.item_type, facts.item_id
 )
+
+select
+    added.user_id as user_id,
+    added.item_type as item_type,
+    added.item_id as item_id,
+    toUInt64(added.views + previous.views) as views,
+    toInt64(added.activity_seconds + previous.activity_seconds) as activity_seconds,
+    toUInt8(greatest(added.has_activity, previous.has_activity)) as has_activity,
+    toUInt8(greatest(added.completed, previous.completed)) as completed,
+    greatest(added.folded_through, previous.folded_through) as folded_through
+from added
+left join previous
+    on previous.user_id = added.user_id
+    and previous.item_type = added.item_type
+    and previous.item_id = added.item_id
+{%- else %}
 
 select
     user_id,
@@ -83,6 +129,8 @@ select
     toUInt64(sum(is_view)) as views,
     toInt64(sum(seconds)) as activity_seconds,
     toUInt8(max(is_activity)) as has_activity,
-    toUInt8(max(is_done)) as completed
+    toUInt8(max(is_done)) as completed,
+    max(staged_at) as folded_through
 from facts
 group by user_id, item_type, item_id
+{%- endif %}
