@@ -8,7 +8,7 @@
   For a model that mostly appends (an event-grain table fed by exact deltas, macros/watermarks.sql)
   this replaces delete+insert's DELETE by key of every recomputed row: a lightweight DELETE is a
   mutation that reads the key column of the whole table, even when no row matches.
-      pre_hook=["{{ lms_delete_replaced('id', lms_user_activities_replaced()) }}"]
+      pre_hook=["{{ lms_delete_replaced('id', lms_replaced_tracked_activities()) }}"]
 #}
 {% macro lms_delete_replaced(key, replaced_sql) -%}
     {%- if not execute or not is_incremental() -%}{{ return('select 1') }}{%- endif -%}
