@@ -16,9 +16,12 @@ A later round first deletes the raw rows written after the N events, so it measu
 data again without generating it again.
 
 Prints per round: size, new events, full-refresh seconds, incremental seconds, their ratio,
-the no-op and fixed-size incremental seconds; then the slowest models of each run with the
-rows each incremental model recomputed (`rows_affected` of its adapter response, set by
-macros/incremental_delete_insert.sql; `-` for models that append or rebuild).
+the no-op and fixed-size incremental seconds; then the CPU seconds of each run, of the
+ClickHouse gateway process (the engine and its HTTP handling) and of this process (dbt's
+Python, every thread): on a small box their sum against cores x wall tells whether a run waits
+on CPU; then the slowest models of each run with the rows each incremental model recomputed
+(`rows_affected` of its adapter response, set by macros/incremental_delete_insert.sql; `-` for
+models that append or rebuild).
 Target: incremental <= 10% of the full refresh at 5M events.
 
 Vars: `ingest_lookback_minutes: 0`. Rows are written here with a synthetic `ingested_at`: the
@@ -47,9 +50,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -84,8 +90,9 @@ def free_ports(count: int) -> list[int]:
 
 
 @contextlib.contextmanager
-def local_stack(keep: bool) -> Iterator[Settings]:
-    """A ClickHouse gateway only (no Kafka, no PostgreSQL) in a temporary home."""
+def local_stack(keep: bool) -> Iterator[tuple[Settings, psutil.Process]]:
+    """A ClickHouse gateway only (no Kafka, no PostgreSQL) in a temporary home; yields the
+    settings and the gateway's process (for its CPU time)."""
     home = Path(tempfile.mkdtemp(prefix="build-cost-"))
     postgres_port, kafka_port, clickhouse_port, smtp_port = free_ports(4)
     for key in [key for key in os.environ if key.upper().startswith("LMS_ANALYTICS_")]:
@@ -104,7 +111,10 @@ def local_stack(keep: bool) -> Iterator[Settings]:
     manager = StackManager(settings, services=[ClickHouse(settings)])
     try:
         manager.up()
-        yield settings
+        record = manager.records.load(ClickHouse.name)
+        if record is None:
+            raise SystemExit("the ClickHouse gateway left no run record")
+        yield settings, psutil.Process(record.pid)
     finally:
         manager.down()
         if keep:
@@ -159,10 +169,31 @@ def models(run: DbtRun) -> list[tuple[str, float, int | None]]:
     return sorted(timed, key=lambda item: item[1], reverse=True)
 
 
-def timed_run(harness: DbtHarness, *, full_refresh: bool) -> tuple[float, DbtRun]:
+@dataclass(frozen=True)
+class Timed:
+    """One timed dbt run: wall seconds and the CPU seconds it cost each process."""
+
+    seconds: float
+    clickhouse_cpu: float  # the gateway process: the ClickHouse engine and its HTTP handling
+    dbt_cpu: float  # this process: dbt's Python, every thread
+    run: DbtRun
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def timed_run(harness: DbtHarness, gateway: psutil.Process, *, full_refresh: bool) -> Timed:
+    clickhouse_before, dbt_before = cpu_seconds(gateway), time.process_time()
     started = time.perf_counter()
     run = harness.build(command="run", full_refresh=full_refresh, vars=VARS)
-    return time.perf_counter() - started, run
+    return Timed(
+        seconds=time.perf_counter() - started,
+        clickhouse_cpu=cpu_seconds(gateway) - clickhouse_before,
+        dbt_cpu=time.process_time() - dbt_before,
+        run=run,
+    )
 
 
 def take(messages: Iterator[Any], count: int) -> list[Any]:
@@ -185,7 +216,13 @@ def forget_after(harness: DbtHarness, t0: datetime) -> None:
 
 
 def measure(
-    settings: Settings, size: int, per_user: float, work: Path, rounds: int, fixed_new: int
+    settings: Settings,
+    gateway: psutil.Process,
+    size: int,
+    per_user: float,
+    work: Path,
+    rounds: int,
+    fixed_new: int,
 ) -> list[dict[str, Any]]:
     new = math.ceil(size * NEW_SHARE)
     config = sized_config(size + new + fixed_new, per_user)
@@ -214,32 +251,31 @@ def measure(
             if round_number > 1:
                 forget_after(harness, t0)
             label = f"[{size:,} #{round_number}]"
-            full_seconds, full = timed_run(harness, full_refresh=True)
-            print(f"{label} full refresh {full_seconds:.1f}s", flush=True)
+            full = timed_run(harness, gateway, full_refresh=True)
+            print(f"{label} full refresh {full.seconds:.1f}s", flush=True)
             with relaxed_gc():
                 added = load(harness, iter(later), new, t0 + timedelta(hours=1))
-            incremental_seconds, incremental = timed_run(harness, full_refresh=False)
-            print(f"{label} incremental {incremental_seconds:.1f}s (+{added:,})", flush=True)
+            incremental = timed_run(harness, gateway, full_refresh=False)
+            print(f"{label} incremental {incremental.seconds:.1f}s (+{added:,})", flush=True)
             # the same incremental run with nothing new: the fixed cost of a run (hooks, models)
-            idle_seconds, _ = timed_run(harness, full_refresh=False)
-            print(f"{label} incremental, nothing new {idle_seconds:.1f}s", flush=True)
+            idle = timed_run(harness, gateway, full_refresh=False)
+            print(f"{label} incremental, nothing new {idle.seconds:.1f}s", flush=True)
             with relaxed_gc():
                 fixed_added = load(harness, iter(fixed), fixed_new, t0 + timedelta(hours=2))
-            fixed_seconds, fixed_run = timed_run(harness, full_refresh=False)
-            print(f"{label} incremental {fixed_seconds:.1f}s (+{fixed_added:,})", flush=True)
+            fixed_run = timed_run(harness, gateway, full_refresh=False)
+            print(f"{label} incremental {fixed_run.seconds:.1f}s (+{fixed_added:,})", flush=True)
+            timed = {"full": full, "incremental": incremental, "idle": idle, "fixed": fixed_run}
             results.append(
                 {
                     "size": size,
                     "round": round_number,
                     "new": added,
                     "fixed_new": fixed_added,
-                    "full": full_seconds,
-                    "incremental": incremental_seconds,
-                    "idle": idle_seconds,
-                    "fixed": fixed_seconds,
-                    "full_models": models(full),
-                    "incremental_models": models(incremental),
-                    "fixed_models": models(fixed_run),
+                    **{kind: t.seconds for kind, t in timed.items()},
+                    **{f"{kind}_cpu": (t.clickhouse_cpu, t.dbt_cpu) for kind, t in timed.items()},
+                    "full_models": models(full.run),
+                    "incremental_models": models(incremental.run),
+                    "fixed_models": models(fixed_run.run),
                 }
             )
         return results
@@ -276,6 +312,21 @@ def report(results: list[dict[str, Any]]) -> None:
             f"{r['incremental']:>14.1f} {ratio_of(r):>7.1%} {r['idle']:>8.1f} "
             f"{r['fixed_new']:>10,} {r['fixed']:>24.1f}"
         )
+    cores = os.cpu_count() or 1
+    print()
+    print(f"CPU seconds per run: ClickHouse gateway + dbt (this process); {cores} cores")
+    for r in results:
+        cells = []
+        for kind, title in (
+            ("full", "full"),
+            ("incremental", "incremental"),
+            ("idle", "no-op"),
+            ("fixed", "fixed-new"),
+        ):
+            clickhouse, dbt = r[f"{kind}_cpu"]
+            busy = (clickhouse + dbt) / (cores * r[kind]) if r[kind] else float("nan")
+            cells.append(f"{title} {clickhouse:.1f} + {dbt:.1f} ({busy:.0%} of {cores}x wall)")
+        print(f"{r['size']:>10,} #{r['round']}  " + "; ".join(cells))
     for r in results:
         for label in ("full", "incremental", "fixed"):
             top = ", ".join(
@@ -333,10 +384,10 @@ def main(argv: list[str] | None = None) -> None:
     per_user = events_per_user()
     print(f"dry count: {per_user:.0f} events per user ({DRY_USERS} users, {BASE_CONFIG})")
     results: list[dict[str, Any]] = []
-    with local_stack(args.keep) as settings, tempfile.TemporaryDirectory() as work:
+    with local_stack(args.keep) as (settings, gateway), tempfile.TemporaryDirectory() as work:
         for size in sizes:
             results.extend(
-                measure(settings, size, per_user, Path(work), args.rounds, args.fixed_new)
+                measure(settings, gateway, size, per_user, Path(work), args.rounds, args.fixed_new)
             )
     report(results)
 

@@ -23,35 +23,39 @@
     {%- if not execute -%}
         {{ return({'empty': false, 'sql': '(' ~ sql ~ ')'}) }}
     {%- endif -%}
-    {%- set result = run_query('select distinct * from (' ~ sql ~ ') limit ' ~ (max_literals + 1)) -%}
-    {%- set rows = result.rows -%}
-    {%- if rows | length == 0 -%}
+    {#- ClickHouse writes the literals (Values format: its own quoting and escapes) and joins
+        them, so dbt receives one row whatever the number of keys: a row per key cost dbt
+        agate's type inference and a Jinja loop per value. -#}
+    {%- set summary_sql -%}
+        select
+            count() as keys,
+            any(types) as types,
+            sum(length(literal)) + 2 * greatest(count() - 1, 0) as list_bytes,
+            if(count() <= {{ max_literals }}, arrayStringConcat(groupArray(literal), ', '), '') as literals
+        from (
+            select formatRowNoNewline('Values', *) as literal, toTypeName(tuple(*)) as types
+            from (select distinct * from ({{ sql }}) limit {{ max_literals + 1 }})
+        )
+    {%- endset -%}
+    {%- set summary = run_query(summary_sql).rows[0] -%}
+    {%- set keys, types, list_bytes, literals = summary[0] | int, summary[1], summary[2] | int, summary[3] -%}
+    {%- if keys == 0 -%}
         {{ return({'empty': true, 'sql': '(' ~ sql ~ ')'}) }}
     {%- endif -%}
-    {%- if rows | length > max_literals -%}
-        {{ return({'empty': false, 'sql': '(' ~ sql ~ ')'}) }}
-    {%- endif -%}
-    {%- set literals = [] -%}
-    {%- for row in rows -%}
-        {%- set parts = [] -%}
-        {%- for value in row -%}
-            {%- if value is none -%}
-                {%- do parts.append('NULL') -%}
-            {%- elif value is string -%}
-                {%- do parts.append("'" ~ value.replace('\\', '\\\\').replace("'", "\\'") ~ "'") -%}
-            {%- else -%}
-                {#- only strings and NULLs are inlined; anything else keeps the subquery -#}
-                {{ return({'empty': false, 'sql': '(' ~ sql ~ ')'}) }}
-            {%- endif -%}
-        {%- endfor -%}
-        {%- do literals.append(parts[0] if parts | length == 1 else '(' ~ parts | join(', ') ~ ')') -%}
+    {#- only strings (and NULLs) are inlined; any other key type keeps the subquery -#}
+    {%- set string_types = ['String', 'Nullable(String)', 'LowCardinality(String)', 'LowCardinality(Nullable(String))'] -%}
+    {%- set column_types = [] -%}
+    {%- for element in types[6:-1].split(', ') -%}
+        {#- a named tuple element reads `name Type` -#}
+        {%- do column_types.append(element.split(' ')[-1]) -%}
     {%- endfor -%}
-    {%- if (literals | join(', ') | length) > max_bytes -%}
+    {%- set all_strings = column_types | reject('in', string_types) | list | length == 0 -%}
+    {%- if keys > max_literals or list_bytes > max_bytes or not all_strings -%}
         {{ return({'empty': false, 'sql': '(' ~ sql ~ ')'}) }}
     {%- endif -%}
     {#- one tuple alone would read as a tuple of scalars: repeat it -#}
-    {%- if literals | length == 1 and (rows[0] | length) > 1 -%}{%- do literals.append(literals[0]) -%}{%- endif -%}
-    {{ return({'empty': false, 'sql': '(' ~ literals | join(', ') ~ ')'}) }}
+    {%- if keys == 1 and column_types | length > 1 -%}{%- set literals = literals ~ ', ' ~ literals -%}{%- endif -%}
+    {{ return({'empty': false, 'sql': '(' ~ literals ~ ')'}) }}
 {%- endmacro %}
 
 {#- lms_in(expression, changed_set) -> `0` for an empty set, else `<expression> in <set>`. -#}
