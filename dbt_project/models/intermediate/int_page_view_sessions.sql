@@ -6,7 +6,7 @@
         engine=lms_engine('MergeTree'),
         order_by='(toDate(created_at), session_key, created_at, page_view_id)',
         partition_by='toYYYYMM(created_at)',
-        meta={'lms_watermark_column': 'sessionised_at'},
+        meta={'lms_watermark_column': 'sessionised_at', 'lms_delete_bound': 'created_at'},
         post_hook=["{{ lms_record_watermark() }}"],
     )
 }}
