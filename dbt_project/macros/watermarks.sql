@@ -113,7 +113,9 @@
     {%- if not execute -%}{{ return('ingested_at') }}{%- endif -%}
     {#- a model named like its relation (every model here): one lookup, not a walk of the graph -#}
     {%- set named = graph.nodes.get('model.' ~ project_name ~ '.' ~ relation.identifier) -%}
-    {%- if named is not none -%}{{ return(lms_watermark_column(named)) }}{%- endif -%}
+    {%- if named is not none and (named.alias or named.name) == relation.identifier -%}
+        {{ return(lms_watermark_column(named)) }}
+    {%- endif -%}
     {%- for node in graph.nodes.values() if node.resource_type == 'model' and (node.alias or node.name) == relation.identifier -%}
         {{ return(lms_watermark_column(node)) }}
     {%- endfor -%}
