@@ -8,15 +8,16 @@
       part (a model with no changed key costs almost nothing; the delete+insert strategy,
       macros/incremental_delete_insert.sql, then skips its delete and insert);
     - the keys inlined as data when there are at most `max_literals` of them, `max_bytes` of
-      text in all: `(select * from format(TabSeparated, 'c1 String', '<one key per line>'))`.
+      text in all: `(select * from format(TabSeparated, '`course_id` String', '<one key per line>'))`.
       The set is not recomputed at every place the query uses it (ClickHouse inlines CTEs, and
       a subquery runs again at every IN), ClickHouse builds it before choosing the parts to
       read (primary-key pruning as with literals), and it costs a data parse, not a SQL parse:
-      for 2,900 session keys used three times in one query, 3 x 130 ms of SQL parsing and
+      for 2,900 session keys used three times in one query, 3 x 125 ms of SQL parsing and
       analysis as an IN list of literals `(('k1'), ('k2'), ...)`, 3 x 10 ms as TSV. The byte cap
       keeps a query that uses the set several times under max_query_size (16 MiB,
       profiles.yml; ClickHouse's default is 256 KiB) whatever the keys' length (a SessionID is
-      the client's text);
+      the client's text). The columns keep the names `sql` gives them: a set of rows reads as
+      a table, inlined or not;
     - `(sql)` itself when there are more, as before.
   At parse time (no execution) the set renders `(sql)`, so refs are seen as usual.
 
@@ -35,17 +36,21 @@
         select
             count() as keys,
             any(types) as types,
+            any(names) as names,
             sum(length(row) + 1) as data_bytes,
             if(count() <= {{ max_literals }},
                formatRowNoNewline('Values', arrayStringConcat(arrayMap(r -> concat(r, '\n'), groupArray(row)))),
                '') as quoted_data
         from (
-            select formatRowNoNewline('TabSeparated', *) as row, toTypeName(tuple(*)) as types
+            select
+                formatRowNoNewline('TabSeparated', *) as row,
+                toTypeName(tuple(*)) as types,
+                toJSONString(JSONExtractKeys(formatRowNoNewline('JSONEachRow', *))) as names
             from (select distinct * from ({{ sql }}) limit {{ max_literals + 1 }})
         )
     {%- endset -%}
     {%- set summary = run_query(summary_sql).rows[0] -%}
-    {%- set keys, types, data_bytes, quoted_data = summary[0] | int, summary[1], summary[2] | int, summary[3] -%}
+    {%- set keys, types, names, data_bytes, quoted_data = summary[0] | int, summary[1], fromjson(summary[2] or '[]'), summary[3] | int, summary[4] -%}
     {%- if keys == 0 -%}
         {{ return({'empty': true, 'sql': '(' ~ sql ~ ')'}) }}
     {%- endif -%}
@@ -60,9 +65,10 @@
     {%- if keys > max_literals or data_bytes > max_bytes or not all_strings -%}
         {{ return({'empty': false, 'sql': '(' ~ sql ~ ')'}) }}
     {%- endif -%}
+    {#- the columns keep the names `sql` gives them, so the set reads as a table either way -#}
     {%- set structure = [] -%}
     {%- for column_type in column_types -%}
-        {%- do structure.append('c' ~ loop.index ~ ' ' ~ column_type) -%}
+        {%- do structure.append('`' ~ names[loop.index0] ~ '` ' ~ column_type) -%}
     {%- endfor -%}
     {#- quoted_data is `('<data>')`: one Values row of one string; the literal is inside -#}
     {{ return({'empty': false, 'sql': "(select * from format(TabSeparated, '" ~ structure | join(', ') ~ "', " ~ quoted_data[1:-1] ~ "))"}) }}

@@ -1,9 +1,9 @@
 """lms_changed_set / lms_in (macros/changed_sets.sql) against the engine, through `dbt show`.
 
-A changed set is resolved once, when a model compiles, into literals that ClickHouse itself
-wrote (Values format), or into the set's own subquery when it is too large or not made of
-strings. Either way `lms_in` must select exactly the keys of the set, whatever characters they
-hold: a SessionID is the client's text.
+A changed set is resolved once, when a model compiles, into data that ClickHouse itself wrote
+(TabSeparated rows in one quoted string, read back by the `format` table function), or into the
+set's own subquery when it is too large or not made of strings. Either way `lms_in` must select
+exactly the keys of the set, whatever characters they hold: a SessionID is the client's text.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def harness(
     made.drop()
 
 
-def test_string_keys_become_literals_that_select_exactly_themselves(harness: DbtHarness):
+def test_string_keys_are_inlined_and_select_exactly_themselves(harness: DbtHarness):
     others = ["plain ", "it''s", "back\\\\slash", "PLAIN"]
     keys, as_subquery = selected(
         harness,
@@ -123,3 +123,22 @@ def test_sets_past_the_limit_or_not_made_of_strings_stay_subqueries(harness: Dbt
 
 def test_an_empty_set_selects_nothing(harness: DbtHarness):
     assert selected(harness, "select 'x' as k where 0", "select 'x' as k") == ([], set())
+
+
+def test_a_set_reads_as_a_table_with_the_columns_of_its_query(harness: DbtHarness):
+    """int_page_view_sessions joins a set of rows; inlined or not, the columns keep their names."""
+    pairs_sql = "select 'u1' as user_id, 'it''s' as session_key union all select 'u2', 'k'"
+    rows = {
+        limit: show(
+            harness,
+            f"""
+            {{% set rows = lms_changed_set("{pairs_sql}", max_literals={limit}) %}}
+            select user_id, session_key, {{{{ 1 if 'union all' in rows.sql else 0 }}}} as as_subquery
+            from {{{{ rows.sql }}}}
+            order by user_id
+            """,
+        )
+        for limit in (20000, 1)
+    }
+    assert rows[20000] == [("u1", "it's", 0), ("u2", "k", 0)]
+    assert rows[1] == [("u1", "it's", 1), ("u2", "k", 1)]

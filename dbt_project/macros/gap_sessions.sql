@@ -1,0 +1,40 @@
+{#
+  lms_gap_sessions(page_views_sql) -> `select user_id, event_id, session_key`: the 30-minute
+  inactivity rule over page views without SessionID. `page_views_sql` selects them (columns
+  user_id, event_id, id, created_at; every page view of each user it names, or the keys of
+  the later ones shift). Per user, ordered by (created_at, id, event_id), a page view more than
+  30 minutes after the previous one starts a session; the session's key hashes the user and
+  the id of its first page view (lms_gap_session_key).
+      gap as ({{ lms_gap_sessions("select user_id, event_id, id, created_at from ... where session_id = ''") }})
+#}
+{% macro lms_gap_sessions(page_views_sql) -%}
+    select
+        user_id,
+        event_id,
+        {{ lms_gap_session_key('user_id', 'first_value(id) over (partition by user_id, session_number order by created_at, id, event_id rows between unbounded preceding and unbounded following)') }} as session_key
+    from (
+        select
+            user_id,
+            event_id,
+            id,
+            created_at,
+            sum(toUInt64(starts_session)) over (
+                partition by user_id order by created_at, id, event_id
+                rows between unbounded preceding and current row
+            ) as session_number
+        from (
+            select
+                user_id,
+                event_id,
+                id,
+                created_at,
+                (row_number() over by_time) = 1
+                    or created_at > (lagInFrame(created_at) over by_time) + interval 30 minute as starts_session
+            from ({{ page_views_sql }})
+            window by_time as (
+                partition by user_id order by created_at, id, event_id
+                rows between unbounded preceding and current row
+            )
+        )
+    )
+{%- endmacro %}
