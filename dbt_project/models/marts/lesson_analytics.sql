@@ -126,36 +126,47 @@ learner_items as (
     group by course_id, user_id
 ),
 
--- Each row with how far its learner got in the course and whether they completed it.
-learner_context as (
+{#- (module Position, lesson Position) as one Int128 with the same order: a tuple max over
+    340,000 learner items cost a fifth more CPU at 5M events -#}
+{%- set position_key = 'bitShiftLeft(toInt128({m}), 64) + (toInt128({l}) + 9223372036854775808)' %}
+-- Per (course, learner): how far they got in the course, whether they completed it, and the
+-- lessons they started (grouped once instead of window functions over every item).
+learner_lessons as (
     select
-        *,
-        max(if(kind = 'course', toInt64(-1), item_module_position)) over learner
-            as furthest_module_position,
-        max(if(kind = 'lesson', (item_module_position, item_lesson_position), (toInt64(-1), toInt64(-1))))
-            over learner as furthest_lesson_key,
-        max(if(kind = 'course', done, toUInt8(0))) over learner as completed_course
+        course_id,
+        user_id,
+        max(if(kind = 'course', toInt64(-1), item_module_position)) as furthest_module_position,
+        max(if(
+            kind = 'lesson',
+            {{ position_key | replace('{m}', 'item_module_position') | replace('{l}', 'item_lesson_position') }},
+            {{ position_key | replace('{m}', '-1') | replace('{l}', '-1') }}
+        )) as furthest_lesson_key,
+        max(if(kind = 'course', done, toUInt8(0))) as completed_course,
+        groupArrayIf(
+            (item_id, item_module_position, item_lesson_position, views, seconds_sum, has_activity, done),
+            kind = 'lesson'
+        ) as lessons
     from learner_items
-    window learner as (partition by course_id, user_id)
+    group by course_id, user_id
 ),
 
 lesson_stats as (
     select
-        item_id as stats_lesson_id,
+        lesson.1 as stats_lesson_id,
         count() as started,
-        countIf(done = 1) as completers,
+        countIf(lesson.7 = 1) as completers,
         countIf(
             completed_course = 0
-            and furthest_module_position <= item_module_position
-            and furthest_lesson_key <= (item_module_position, item_lesson_position)
+            and furthest_module_position <= lesson.2
+            and furthest_lesson_key <= {{ position_key | replace('{m}', 'lesson.2') | replace('{l}', 'lesson.3') }}
         ) as dropped_off,
-        sum(views) as total_views,
-        countIf(views > 0) as unique_views,
-        countIf(has_activity = 1) as learners_with_activity,
-        sumIf(seconds_sum, has_activity = 1) as activity_seconds
-    from learner_context
-    where kind = 'lesson'
-    group by item_id
+        sum(lesson.4) as total_views,
+        countIf(lesson.4 > 0) as unique_views,
+        countIf(lesson.6 = 1) as learners_with_activity,
+        sumIf(lesson.5, lesson.6 = 1) as activity_seconds
+    from learner_lessons
+    array join lessons as lesson
+    group by stats_lesson_id
 ),
 
 -- VideoWatched of these lessons (one scan): per (lesson, user, video), then per lesson.
