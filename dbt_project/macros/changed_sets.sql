@@ -74,6 +74,27 @@
     {{ return({'empty': false, 'sql': "(select * from format(TabSeparated, '" ~ structure | join(', ') ~ "', " ~ quoted_data[1:-1] ~ "))"}) }}
 {%- endmacro %}
 
+{#
+  lms_skip_when_unchanged(changed_sets) -> in an incremental run where every one of the model's
+  changed sets is empty, the comment `/* lms: nothing changed */`, else nothing. Put it in a
+  model whose every output row is filtered by those sets (lms_in): the model then has nothing
+  to recompute, and the delete+insert strategy (macros/incremental_delete_insert.sql) and the
+  watermark post-hook (lms_record_watermark) issue no statement for it. Without the marker such
+  a model still created, filled, counted and dropped an empty temp table and recorded its
+  watermark: six statements, 0.3 to 0.7 s per mart in a run with nothing new at 5M events.
+      {{ lms_skip_when_unchanged([changed_courses]) }}
+#}
+{% macro lms_skip_when_unchanged(changed_sets) -%}
+    {%- if execute and is_incremental() and changed_sets | rejectattr('empty') | list | length == 0 -%}
+        {{ lms_nothing_changed_marker() }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The comment lms_skip_when_unchanged leaves in a model's compiled SQL. -#}
+{% macro lms_nothing_changed_marker() -%}
+    /* lms: nothing changed */
+{%- endmacro %}
+
 {#- lms_in(expression, changed_set) -> `0` for an empty set, else `<expression> in <set>`. -#}
 {% macro lms_in(expression, changed_set) -%}
     {%- if changed_set.empty -%}0{%- else -%}({{ expression }}) in {{ changed_set.sql }}{%- endif -%}

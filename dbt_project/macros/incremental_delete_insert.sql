@@ -17,7 +17,8 @@
     drop new_data, drop distributed new_data       drop new_data
     (and a drop of new_data before the create)     -  (its name holds the invocation id)
 
-  A model with nothing to recompute (no changed key) therefore costs one query and two DDLs.
+  A model with nothing to recompute (no changed key) therefore costs one query and two DDLs, and
+  none when its compiled SQL carries lms_skip_when_unchanged's marker (macros/changed_sets.sql).
   The node's adapter_response carries `rows_affected` = the rows recomputed (benchmarks read it).
   Columns are matched by name (the model's SELECT may list them in any order; a column the
   table lacks is an error, as before). Targets with a cluster keep the adapter's own DDL for the
@@ -33,6 +34,11 @@
 {% macro clickhouse__incremental_delete_insert(existing_relation, unique_key, incremental_predicates, is_distributed=False) %}
     {%- if is_distributed -%}
         {{ exceptions.raise_compiler_error("macros/incremental_delete_insert.sql: the distributed delete+insert strategy is not supported by this project") }}
+    {%- endif -%}
+    {#- a model whose changed sets are all empty has nothing to recompute (lms_skip_when_unchanged) -#}
+    {%- if lms_nothing_changed_marker() in sql -%}
+        {%- do store_raw_result(name='main', message='OK', code='OK', rows_affected=0) -%}
+        {{ return(none) }}
     {%- endif -%}
     {#- named after this invocation, so no earlier run left one behind: no drop first -#}
     {% set new_data_relation = existing_relation.incorporate(path={"identifier": existing_relation.identifier

@@ -278,8 +278,11 @@
   re-reads from the old watermark (re-reading is idempotent).
 #}
 {% macro lms_record_watermark() -%}
-    {#- nothing to record at parse time, nor for an --empty build (it read no rows) -#}
+    {#- nothing to record at parse time, nor for an --empty build (it read no rows), nor for a
+        model that had nothing to recompute (its stored rows still match the watermark it has;
+        an empty hook runs no statement) -#}
     {%- if not execute or flags.EMPTY -%}{{ return('select 1') }}{%- endif -%}
+    {%- if lms_nothing_changed_marker() in (sql or '') -%}{{ return('') }}{%- endif -%}
     {%- set sources = lms_staging_ancestors() -%}
     {%- set as_of_relation = api.Relation.create(schema=var('schema_prefix', '') ~ 'intermediate', identifier='int_as_of', type='table') -%}
     {%- set as_of_exists = adapter.get_relation(database=none, schema=as_of_relation.schema, identifier=as_of_relation.identifier) is not none -%}

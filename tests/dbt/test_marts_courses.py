@@ -408,6 +408,22 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
 class Scenario:
     rows: dict[str, dict[str, dict[str, Any]]]  # mart -> key -> row (bookkeeping aside)
     data_tests: DbtRun
+    # a third run with nothing new: the marts' rows after it, and the marts it wrote to
+    # (a temp table for new rows, a recorded watermark)
+    rows_after_idle_run: dict[str, dict[str, dict[str, Any]]]
+    written_by_idle_run: set[str]
+    written_by_second_run: set[str]
+
+
+def _marts_written(run: DbtRun) -> set[str]:
+    """The marts for which the last invocation in dbt.log (call it right after the run) created
+    a temp table of new rows or recorded a watermark."""
+    invocation = (run.log_path / "dbt.log").read_text().rsplit("Running with dbt=", 1)[-1]
+    return {
+        mart
+        for mart in MARTS
+        if f"{mart}__dbt_new_data" in invocation or f"'{mart}' as model" in invocation
+    }
 
 
 @pytest.fixture(scope="module")
@@ -423,13 +439,25 @@ def scenario(local_stack: Settings, workspace: Workspace) -> Scenario:
         harness.load_events([*batch, *twice], ingested_at=hours_ago(2))  # ua-1 twice at once
         harness.build(select=UPSTREAM_OF_MARTS, command="run")
         harness.load_events(second_batch(), ingested_at=hours_ago(1))
-        harness.build(select=UPSTREAM_OF_MARTS, command="run")
+        written_by_second_run = _marts_written(
+            harness.build(select=UPSTREAM_OF_MARTS, command="run")
+        )
         rows = {mart: {row[KEYS[mart]]: row for row in harness.rows(mart)} for mart in MARTS}
+        written_by_idle_run = _marts_written(harness.build(select=UPSTREAM_OF_MARTS, command="run"))
+        rows_after_idle_run = {
+            mart: {row[KEYS[mart]]: row for row in harness.rows(mart)} for mart in MARTS
+        }
         # data tests only: the unit tests run in tests/dbt/test_dbt_unit_tests.py
         data_tests = harness.build(
             select=list(MARTS), command="test", exclude="test_type:unit", check=False
         )
-        return Scenario(rows, data_tests)
+        return Scenario(
+            rows,
+            data_tests,
+            rows_after_idle_run,
+            written_by_idle_run,
+            written_by_second_run,
+        )
     finally:
         harness.drop()
 
@@ -751,6 +779,14 @@ def test_assignment_analytics_matches_the_hand_computed_scenario(scenario: Scena
             "average_time_to_submit": 3601,
         },
     )
+
+
+def test_a_run_with_nothing_new_leaves_the_course_marts_alone(scenario: Scenario) -> None:
+    # lms_skip_when_unchanged: no temp table, no delete or insert, no watermark recorded
+    # (the detection works: the second batch's run wrote to the marts whose courses it touched)
+    assert {"course_analytics", "lesson_analytics"} <= scenario.written_by_second_run
+    assert scenario.written_by_idle_run == set()
+    assert scenario.rows_after_idle_run == scenario.rows
 
 
 def test_course_mart_data_tests_pass_on_the_scenario(scenario: Scenario) -> None:

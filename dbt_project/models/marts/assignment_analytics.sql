@@ -90,6 +90,7 @@
       and {{ lms_in('course_id', changed_courses) }}
 {% endset %}
 {%- set changed_assignments = lms_changed_set(changed_assignments_sql) %}
+{{ lms_skip_when_unchanged([changed_assignments]) }}
 {%- endif %}
 
 with

@@ -63,6 +63,7 @@
 {% endset %}
 {#- the changed courses, resolved once (macros/changed_sets.sql) -#}
 {%- set changed_courses = lms_changed_set(changed_courses_sql) %}
+{{ lms_skip_when_unchanged([changed_courses]) }}
 {%- endif %}
 
 with

@@ -52,6 +52,7 @@
 {% endset %}
 {#- the changed organisations, resolved once (macros/changed_sets.sql) -#}
 {%- set changed_organizations = lms_changed_set(changed_organizations_sql) %}
+{{ lms_skip_when_unchanged([changed_organizations]) }}
 {%- endif %}
 
 with memberships as (

@@ -30,6 +30,7 @@
 {%- if is_incremental() %}
 {#- the sessions to recompute, resolved once (macros/changed_sets.sql) -#}
 {%- set changed_sessions = lms_changed_sessions() %}
+{{ lms_skip_when_unchanged([changed_sessions]) }}
 {%- endif %}
 
 with

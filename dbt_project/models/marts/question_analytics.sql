@@ -58,6 +58,7 @@
 {% endset %}
 {#- the changed keys, resolved once (macros/changed_sets.sql) -#}
 {%- set changed_questions = lms_changed_set(changed_questions_sql) %}
+{{ lms_skip_when_unchanged([changed_questions]) }}
 {%- endif %}
 
 with

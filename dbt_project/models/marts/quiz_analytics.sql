@@ -61,6 +61,7 @@
 {% endset %}
 {#- the changed keys, resolved once (macros/changed_sets.sql) -#}
 {%- set changed_quizzes = lms_changed_set(changed_quizzes_sql) %}
+{{ lms_skip_when_unchanged([changed_quizzes]) }}
 {%- endif %}
 
 with

@@ -8,15 +8,15 @@
         pre_hook=["
             {%- set users = lms_changed_sessions(key='user_id', gap_only=true) if is_incremental() else none -%}
             {%- if is_incremental() and not users.empty -%}
+            {%- set vanished = lms_changed_set(
+                'select id from ' ~ this ~ ' where ' ~ lms_in('user_id', users)
+                ~ ' and id not in (select session_key from ' ~ ref('int_page_view_sessions')
+                ~ ' where ' ~ lms_in('user_id', users) ~ ')'
+            ) -%}
+            {%- if not vanished.empty -%}
             delete from {{ this }}
-            where {{ lms_in('user_id', users) }}
-              and id not in (
-                select session_key
-                from {{ ref('int_page_view_sessions') }}
-                where {{ lms_in('user_id', users) }}
-              )
-            {%- else -%}
-            select 1
+            where {{ lms_in('user_id', users) }} and {{ lms_in('id', vanished) }}
+            {%- endif -%}
             {%- endif -%}
         "],
     )
@@ -37,14 +37,17 @@
   int_page_view_sessions rows (re)written since this model's last run (lms_changed_sessions;
   all page views of such a session, whichever users they belong to). A late page view may
   merge or re-key its user's 30-minute-gap sessions: the pre-hook deletes, for the users of
-  the rewritten gap-keyed rows, the stored sessions whose key no longer exists (no delete is
-  issued when no such row was rewritten); every other changed session is replaced by id.
+  the rewritten gap-keyed rows, the stored sessions whose key no longer exists. Those keys are
+  looked up first, so the DELETE (a mutation: 0.2-0.3 s at 5M events) is issued only when a
+  session did vanish, which a late page view bridging two sessions causes, new ones seldom do;
+  every other changed session is replaced by id.
 -#}
 
 
 {%- if is_incremental() %}
 {#- the sessions to recompute, resolved once (macros/changed_sets.sql) -#}
 {%- set changed_sessions = lms_changed_sessions() %}
+{{ lms_skip_when_unchanged([changed_sessions]) }}
 {%- endif %}
 
 with

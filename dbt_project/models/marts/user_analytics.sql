@@ -118,6 +118,7 @@
 {% endset %}
 {#- the changed users, resolved once (macros/changed_sets.sql) -#}
 {%- set changed_users = lms_changed_set(changed_users_sql) %}
+{{ lms_skip_when_unchanged([changed_users]) }}
 {%- endif %}
 
 with
