@@ -8,33 +8,20 @@
       gap as ({{ lms_gap_sessions("select user_id, event_id, id, created_at from ... where session_id = ''") }})
 #}
 {% macro lms_gap_sessions(page_views_sql) -%}
+    {%- set up_to_this_one = 'partition by user_id order by created_at, id, event_id rows between unbounded preceding and current row' -%}
     select
         user_id,
         event_id,
         {{ lms_gap_session_key('user_id', 'first_value(id) over (partition by user_id, session_number order by created_at, id, event_id rows between unbounded preceding and unbounded following)') }} as session_key
     from (
-        select
-            user_id,
-            event_id,
-            id,
-            created_at,
-            sum(toUInt64(starts_session)) over (
-                partition by user_id order by created_at, id, event_id
-                rows between unbounded preceding and current row
-            ) as session_number
+        select user_id, event_id, id, created_at,
+            sum(toUInt64(starts_session)) over ({{ up_to_this_one }}) as session_number
         from (
-            select
-                user_id,
-                event_id,
-                id,
-                created_at,
-                (row_number() over by_time) = 1
-                    or created_at > (lagInFrame(created_at) over by_time) + interval 30 minute as starts_session
+            select user_id, event_id, id, created_at,
+                (row_number() over ({{ up_to_this_one }})) = 1
+                    or created_at > (lagInFrame(created_at) over ({{ up_to_this_one }})) + interval 30 minute
+                    as starts_session
             from ({{ page_views_sql }})
-            window by_time as (
-                partition by user_id order by created_at, id, event_id
-                rows between unbounded preceding and current row
-            )
         )
     )
 {%- endmacro %}

@@ -1,8 +1,11 @@
 {{
     config(
-        materialized='table',
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['item_type', 'item_id'],
         engine=lms_engine('MergeTree'),
         order_by='(course_id, item_type, item_id)',
+        post_hook=["{{ lms_record_watermark() }}"],
     )
 }}
 {#-
@@ -12,7 +15,20 @@
     quiz / assignment / video -> the parent lesson (ParentID when it is a lesson of the
       structure, else the event's LessonID) and that lesson's module (else the event's ModuleID);
     question -> its parent quiz, the quiz's lesson and that lesson's module (else the event's).
+
+  Incremental: the catalogue is small (2,300 items at 5M events) and one publication can move
+  the module or lesson of many items, so a run with a new ContentPublished recomputes every
+  item (an item is never removed, so replacing every key is exact) and a run without one does
+  nothing (lms_skip_when_unchanged: no statement besides the check), where a `table` was
+  rebuilt at every run (0.3-0.5 s).
 -#}
+{%- if is_incremental() %}
+{%- set published = lms_changed_set(
+    'select 1 as published from ' ~ ref('stg_lms__content_published') ~ ' where '
+    ~ lms_fresh(ref('stg_lms__content_published')) ~ ' limit 1'
+) %}
+{{ lms_skip_when_unchanged([published]) }}
+{%- endif %}
 with latest as (
     select
         item_type,
