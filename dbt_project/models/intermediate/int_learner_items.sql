@@ -9,18 +9,21 @@
     )
 }}
 {#-
-  What each learner did on each module and lesson: one row per (user_id, item_type, item_id)
-  with any UserActivity (resource_type module or lesson) or ProgressUpdated (a lesson) on it.
-  The learner facts module_analytics and lesson_analytics aggregate (started = a row exists),
-  read once here instead of once per mart from the event tables:
-    views            UserActivity with action view on the item
-    activity_seconds sum of those activities' Duration (any action)
-    has_activity     1 when the learner has any UserActivity on the item
-    completed        1 when a ProgressUpdated at PercentComplete >= 100 exists (lessons)
+  What each learner did on each course, module, lesson and assignment: one row per
+  (user_id, item_type, item_id) with any UserActivity (resource_type course, module, lesson or
+  assignment) or ProgressUpdated (a lesson) on it. The learner facts the course marts aggregate
+  (module / lesson started = a row exists, course views, the first activity on an assignment),
+  read once here instead of once per mart from the largest event table:
+    views             UserActivity with action view on the item
+    activity_seconds  sum of the learner's activities' Duration on the item (any action)
+    has_activity      1 when the learner has any UserActivity on the item
+    first_activity_at the CreatedAt of the learner's first UserActivity on the item (NULL
+                      without one)
+    completed         1 when a ProgressUpdated at PercentComplete >= 100 exists (lessons)
   No course structure here: the marts join the latest structure, so a republished item needs
   nothing from this model.
 
-  Incremental by folding: every value is a sum or a max over the key's events, and staging
+  Incremental by folding: every value is a sum, a min or a max over the key's events, and staging
   holds each event once and tells exactly which rows a run staged (staged_at), so a run adds
   the facts staged since its watermark to the stored row of their key (delete+insert by key)
   without reading the key's history. folded_through = the latest staged_at folded into the row:
@@ -29,12 +32,15 @@
   Ordered by item for the marts' reads.
 -#}
 
+{#- the UserActivity resource types that make a learner item -#}
+{%- set item_types = "('course', 'module', 'lesson', 'assignment')" %}
+
 {%- if is_incremental() %}
 {%- set changed_sql %}
     select user_id, toString(resource_type) as item_type, resource_id as item_id
     from {{ ref('stg_lms__user_activity') }}
     where {{ lms_fresh(ref('stg_lms__user_activity')) }}
-      and resource_type in ('module', 'lesson')
+      and resource_type in {{ item_types }}
     union all
     select user_id, 'lesson', lesson_id
     from {{ ref('stg_lms__progress_updated') }}
@@ -55,10 +61,11 @@ facts as (
         toUInt64(action = 'view') as is_view,
         toInt64(duration) as seconds,
         toUInt8(1) as is_activity,
+        toNullable(created_at) as activity_at,
         toUInt8(0) as is_done,
         staged_at
     from {{ ref('stg_lms__user_activity') }}
-    where resource_type in ('module', 'lesson')
+    where resource_type in {{ item_types }}
     {%- if is_incremental() %}
       and {{ lms_fresh(ref('stg_lms__user_activity')) }}
     {%- endif %}
@@ -70,6 +77,7 @@ facts as (
         toUInt64(0),
         toInt64(0),
         toUInt8(0),
+        cast(null as Nullable(DateTime64(3, 'UTC'))),
         toUInt8(percent_complete >= 100),
         staged_at
     from {{ ref('stg_lms__progress_updated') }}
@@ -82,7 +90,7 @@ facts as (
 
 -- the stored rows of the keys with new facts
 previous as (
-    select user_id, item_type, item_id, views, activity_seconds, has_activity, completed, folded_through
+    select user_id, item_type, item_id, views, activity_seconds, has_activity, first_activity_at, completed, folded_through
     from {{ this }}
     where {{ lms_in('user_id, item_type, item_id', changed) }}
 ),
@@ -95,6 +103,7 @@ added as (
         sum(facts.is_view) as views,
         sum(facts.seconds) as activity_seconds,
         max(facts.is_activity) as has_activity,
+        min(facts.activity_at) as first_activity_at,
         max(facts.is_done) as completed,
         max(facts.staged_at) as folded_through
     from facts
@@ -114,6 +123,11 @@ select
     toUInt64(added.views + previous.views) as views,
     toInt64(added.activity_seconds + previous.activity_seconds) as activity_seconds,
     toUInt8(greatest(added.has_activity, previous.has_activity)) as has_activity,
+    -- the earlier of the two, either may be NULL (no activity)
+    least(
+        coalesce(added.first_activity_at, previous.first_activity_at),
+        coalesce(previous.first_activity_at, added.first_activity_at)
+    ) as first_activity_at,
     toUInt8(greatest(added.completed, previous.completed)) as completed,
     greatest(added.folded_through, previous.folded_through) as folded_through
 from added
@@ -130,6 +144,7 @@ select
     toUInt64(sum(is_view)) as views,
     toInt64(sum(seconds)) as activity_seconds,
     toUInt8(max(is_activity)) as has_activity,
+    min(activity_at) as first_activity_at,
     toUInt8(max(is_done)) as completed,
     max(staged_at) as folded_through
 from facts

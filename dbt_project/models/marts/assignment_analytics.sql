@@ -32,7 +32,7 @@
       first SubmittedAt - first activity CreatedAt; mean over those users.
 -#}
 {#- tables read only by the incremental branch -#}
--- depends_on: {{ ref('stg_lms__user_enrolled') }} {{ ref('stg_lms__user_unenrolled') }} {{ ref('stg_lms__course_completed') }} {{ ref('stg_lms__content_published') }}
+-- depends_on: {{ ref('stg_lms__user_enrolled') }} {{ ref('stg_lms__user_unenrolled') }} {{ ref('stg_lms__course_completed') }} {{ ref('stg_lms__content_published') }} {{ ref('stg_lms__user_activity') }}
 
 {%- if is_incremental() %}
 {%- set changed_courses_sql %}
@@ -124,13 +124,17 @@ submitters as (
     group by s.assignment_id, s.user_id
 ),
 
--- Each user's first UserActivity on the assignment.
+-- Each user's first UserActivity on the assignment (int_learner_items: one row per learner
+-- with activity on it, so the time is never NULL there).
 first_activity as (
-    select resource_id as assignment_id, user_id, min(created_at) as first_activity_at, toUInt8(1) as has_activity
-    from {{ ref('stg_lms__user_activity') }}
-    where resource_type = 'assignment'
-      and resource_id in (select assignment_id from assignments)
-    group by resource_id, user_id
+    select
+        item_id as assignment_id,
+        user_id,
+        assumeNotNull(first_activity_at) as first_activity_at,
+        has_activity
+    from {{ ref('int_learner_items') }}
+    where item_type = 'assignment'
+      and item_id in (select assignment_id from assignments)
 ),
 
 submission_stats as (

@@ -25,7 +25,7 @@
   sums Decimal amounts times Decimal rates.
 -#}
 {#- tables read only by the incremental branch -#}
--- depends_on: {{ ref('stg_lms__user_enrolled') }} {{ ref('stg_lms__user_unenrolled') }} {{ ref('stg_lms__course_completed') }} {{ ref('stg_lms__progress_updated') }} {{ ref('stg_lms__content_published') }}
+-- depends_on: {{ ref('stg_lms__user_enrolled') }} {{ ref('stg_lms__user_unenrolled') }} {{ ref('stg_lms__course_completed') }} {{ ref('stg_lms__progress_updated') }} {{ ref('stg_lms__content_published') }} {{ ref('stg_lms__user_activity') }}
 
 {%- if is_incremental() %}
 {%- set changed_courses_sql %}
@@ -153,20 +153,19 @@ course_facts as (
     {%- endif %}
     group by course_id
     union all
-    -- course views
+    -- course views: int_learner_items holds each learner's UserActivity views of the course
     select
-        resource_id,
+        item_id,
         0, 0, 0, 0, 0, 0, 0, null, null, 0, 0,
-        count(),
-        uniqExact(user_id),
+        sum(views),
+        countIf(views > 0),
         0, 0, toDecimal128(0, 16)
-    from {{ ref('stg_lms__user_activity') }}
-    where resource_type = 'course'
-      and action = 'view'
+    from {{ ref('int_learner_items') }}
+    where item_type = 'course'
       {%- if is_incremental() %}
-      and {{ lms_in('resource_id', changed_courses) }}
+      and {{ lms_in('item_id', changed_courses) }}
       {%- endif %}
-    group by resource_id
+    group by item_id
     union all
     -- the latest CourseReviewed per (user, course): latest ReviewedAt, ties by event_id desc
     select
