@@ -151,8 +151,27 @@ facts as (
     from {{ ref('stg_lms__assignment_graded') }}
     group by user_id, assignment_id
     union all
+    -- forum posts and comments (about 1% of activities)
     select user_id, 'activity', created_at, 0.0, toString(activity_type)
     from {{ ref('user_activities') }}
+    where activity_type in ('forum_post', 'comment')
+    union all
+    -- one row per day with activity (user_activities' projection user_days), value 1 when the
+    -- day holds an activity in the last 30 days: exactly when its last activity is after the
+    -- window's start and its first is not after as_of (a day, shorter than the window, holds
+    -- at most one of the window's ends)
+    select
+        user_id,
+        'active_day',
+        last_at,
+        -- (as_of may be Nullable: a NULL would make every value column Nullable)
+        toFloat64(coalesce(last_at > {{ as_of }} - interval 30 day and first_at <= {{ as_of }}, 0)),
+        ''
+    from (
+        select user_id, toDate(created_at) as day, min(created_at) as first_at, max(created_at) as last_at
+        from {{ ref('user_activities') }}
+        group by user_id, day
+    )
     union all
     -- a user seen only in UserCreated still has a row
     select id, 'created', created_at, 0.0, ''
@@ -179,7 +198,7 @@ per_user as (
         sumIf(value, kind = 'grade') as assignment_score_sum,
         countIf(kind = 'activity' and key = 'forum_post') as total_forum_posts,
         countIf(kind = 'activity' and key = 'comment') as total_comments,
-        uniqExactIf(toDate(t), kind = 'activity' and {{ window }}) as active_days_30d,
+        toUInt64(sumIf(value, kind = 'active_day')) as active_days_30d,
         countIf(kind = 'activity' and key in ('forum_post', 'comment') and {{ window }}) as forum_posts_comments_30d
     from facts
     where user_id != ''
