@@ -224,8 +224,8 @@ def prune_run_targets(op_name: str, keep: int = KEEP_RUN_TARGETS) -> None:
     """Delete all but the newest `keep` per-run dbt target folders (`target/<op>-<run>-<id>`).
 
     dagster-dbt gives each dbt invocation its own target folder (dbt.log, the compiled SQL and,
-    with `write_artifacts`, manifest.json and run_results.json): useful to look at after a run, but a refresh every few minutes would otherwise
-    fill the disk.
+    with `write_artifacts`, manifest.json and run_results.json): useful to look at after a
+    run, but a refresh every few minutes would otherwise fill the disk.
     """
     root = Path(DBT_PROJECT.project_dir) / DBT_PROJECT.target_path
     folders = sorted(

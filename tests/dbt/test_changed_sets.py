@@ -133,7 +133,8 @@ def test_a_set_reads_as_a_table_with_the_columns_of_its_query(harness: DbtHarnes
             harness,
             f"""
             {{% set rows = lms_changed_set("{pairs_sql}", max_literals={limit}) %}}
-            select user_id, session_key, {{{{ 1 if 'union all' in rows.sql else 0 }}}} as as_subquery
+            select user_id, session_key,
+                {{{{ 1 if 'union all' in rows.sql else 0 }}}} as as_subquery
             from {{{{ rows.sql }}}}
             order by user_id
             """,
