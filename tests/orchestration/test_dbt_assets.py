@@ -30,6 +30,7 @@ from orchestration.build import BuildReport, build_models  # noqa: E402
 from orchestration.checks import MART_KEYS  # noqa: E402
 from orchestration.dagster_instance import stack_instance  # noqa: E402
 from orchestration.dbt_assets import MANIFEST, TRANSLATOR, lms_dbt_models  # noqa: E402
+from orchestration.dbt_project import DBT_PROJECT  # noqa: E402
 from orchestration.definitions import defs  # noqa: E402
 from orchestration.ingestion_assets import RAW_SPECS, raw_asset_key, topic_asset_key  # noqa: E402
 
@@ -245,6 +246,18 @@ def test_in_process_build_materializes_every_model_and_its_checks_pass(
             dg.AssetKey(["staging", "stg_lms__user_enrolled"])
         )
         assert latest is not None and latest.run_id == report.run_id
+
+
+def test_a_run_keeps_its_dbt_log_but_writes_no_json_artifacts_by_default(
+    first_build: BuildReport,
+):
+    """DbtBuildConfig.write_artifacts is off: Dagster takes every outcome from dbt's events."""
+    assert first_build.success, first_build.errors
+    root = Path(DBT_PROJECT.project_dir) / DBT_PROJECT.target_path
+    [folder] = root.glob(f"{lms_dbt_models.op.name}-{first_build.run_id[:7]}-*")
+    assert (folder / "dbt.log").is_file()
+    assert not (folder / "run_results.json").exists()
+    assert not (folder / "manifest.json").exists()
 
 
 def test_a_dbt_selection_with_full_refresh_rebuilds_only_the_selected_models(
