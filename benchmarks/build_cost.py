@@ -14,6 +14,9 @@ per round (`--rounds`, default 1), back to back:
      data, not with the warehouse" is this column staying flat across sizes.
 A later round first deletes the raw rows written after the N events, so it measures the same
 data again without generating it again.
+Before each timed run it waits until the engine runs no background merge or mutation (`settle`;
+`--no-settle` times at once, as sessions 1-7 did): the merge of a full refresh's parts costs
+13-17 s of CPU at 5M events and otherwise lands at random in one of the next runs.
 
 Prints per round: size, new events, full-refresh seconds, incremental seconds, their ratio,
 the no-op and fixed-size incremental seconds; then the CPU seconds of each run, of the
@@ -76,6 +79,8 @@ CHUNK = 100_000
 VARS = {"ingest_lookback_minutes": 0}
 BASE_CONFIG = {"orgs": 4, "courses": 40, "days": 30, "seed": 11, "end": SIMULATED_END}
 DRY_USERS = 300
+SETTLE_TIMEOUT = 600.0  # seconds
+SETTLE_POLL = 0.5
 
 
 # --- stack ------------------------------------------------------------------------------------
@@ -177,6 +182,7 @@ class Timed:
     clickhouse_cpu: float  # the gateway process: the ClickHouse engine and its HTTP handling
     dbt_cpu: float  # this process: dbt's Python, every thread
     run: DbtRun
+    settled: float = 0.0  # seconds waited for merges and mutations before the run (settle)
 
 
 def cpu_seconds(process: psutil.Process) -> float:
@@ -184,7 +190,10 @@ def cpu_seconds(process: psutil.Process) -> float:
     return times.user + times.system
 
 
-def timed_run(harness: DbtHarness, gateway: psutil.Process, *, full_refresh: bool) -> Timed:
+def timed_run(
+    harness: DbtHarness, gateway: psutil.Process, *, full_refresh: bool, settle_first: bool = True
+) -> Timed:
+    waited = settle(harness) if settle_first else 0.0
     clickhouse_before, dbt_before = cpu_seconds(gateway), time.process_time()
     started = time.perf_counter()
     # without dbt's JSON artifacts, as the Dagster assets run dbt (DbtBuildConfig.write_artifacts)
@@ -196,7 +205,32 @@ def timed_run(harness: DbtHarness, gateway: psutil.Process, *, full_refresh: boo
         clickhouse_cpu=cpu_seconds(gateway) - clickhouse_before,
         dbt_cpu=time.process_time() - dbt_before,
         run=run,
+        settled=waited,
     )
+
+
+def settle(harness: DbtHarness, timeout: float = SETTLE_TIMEOUT) -> float:
+    """Wait until ClickHouse runs no merge or mutation; the seconds waited.
+
+    A full refresh leaves its large tables in several parts, and merging them costs 13-17 s of
+    CPU at 5M events in the background: without a wait that merge lands, at random, in one of
+    the next timed runs and takes one of the box's two cores. An incremental run in production
+    comes long after the rebuild it follows, so the runs here are timed on a settled engine.
+    """
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        (busy,) = harness.client.query(
+            "SELECT (SELECT count() FROM system.merges)"
+            " + (SELECT count() FROM system.mutations WHERE NOT is_done)"
+        ).result_rows[0]
+        if not busy:
+            break
+        time.sleep(SETTLE_POLL)
+    return time.perf_counter() - started
+
+
+def waited(timed: Timed) -> str:
+    return f" (after {timed.settled:.1f}s of merges)" if timed.settled >= SETTLE_POLL else ""
 
 
 def take(messages: Iterator[Any], count: int) -> list[Any]:
@@ -226,6 +260,7 @@ def measure(
     work: Path,
     rounds: int,
     fixed_new: int,
+    settle_first: bool,
 ) -> list[dict[str, Any]]:
     new = math.ceil(size * NEW_SHARE)
     config = sized_config(size + new + fixed_new, per_user)
@@ -254,19 +289,26 @@ def measure(
             if round_number > 1:
                 forget_after(harness, t0)
             label = f"[{size:,} #{round_number}]"
-            full = timed_run(harness, gateway, full_refresh=True)
-            print(f"{label} full refresh {full.seconds:.1f}s", flush=True)
+            full = timed_run(harness, gateway, full_refresh=True, settle_first=settle_first)
+            print(f"{label} full refresh {full.seconds:.1f}s{waited(full)}", flush=True)
             with relaxed_gc():
                 added = load(harness, iter(later), new, t0 + timedelta(hours=1))
-            incremental = timed_run(harness, gateway, full_refresh=False)
-            print(f"{label} incremental {incremental.seconds:.1f}s (+{added:,})", flush=True)
+            incremental = timed_run(harness, gateway, full_refresh=False, settle_first=settle_first)
+            print(
+                f"{label} incremental {incremental.seconds:.1f}s (+{added:,}){waited(incremental)}",
+                flush=True,
+            )
             # the same incremental run with nothing new: the fixed cost of a run (hooks, models)
-            idle = timed_run(harness, gateway, full_refresh=False)
-            print(f"{label} incremental, nothing new {idle.seconds:.1f}s", flush=True)
+            idle = timed_run(harness, gateway, full_refresh=False, settle_first=settle_first)
+            print(f"{label} incremental, nothing new {idle.seconds:.1f}s{waited(idle)}", flush=True)
             with relaxed_gc():
                 fixed_added = load(harness, iter(fixed), fixed_new, t0 + timedelta(hours=2))
-            fixed_run = timed_run(harness, gateway, full_refresh=False)
-            print(f"{label} incremental {fixed_run.seconds:.1f}s (+{fixed_added:,})", flush=True)
+            fixed_run = timed_run(harness, gateway, full_refresh=False, settle_first=settle_first)
+            print(
+                f"{label} incremental {fixed_run.seconds:.1f}s (+{fixed_added:,})"
+                f"{waited(fixed_run)}",
+                flush=True,
+            )
             timed = {"full": full, "incremental": incremental, "idle": idle, "fixed": fixed_run}
             results.append(
                 {
@@ -375,6 +417,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=FIXED_NEW,
         help=f"new events of the fixed-size incremental run (default {FIXED_NEW:,})",
     )
+    parser.add_argument(
+        "--no-settle",
+        dest="settle",
+        action="store_false",
+        help="time each run at once, without waiting for the engine's background merges "
+        "(sessions 1-7 measured this way: a full refresh's merge then lands in a later run)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary stack home")
     return parser.parse_args(argv)
 
@@ -390,7 +439,16 @@ def main(argv: list[str] | None = None) -> None:
     with local_stack(args.keep) as (settings, gateway), tempfile.TemporaryDirectory() as work:
         for size in sizes:
             results.extend(
-                measure(settings, gateway, size, per_user, Path(work), args.rounds, args.fixed_new)
+                measure(
+                    settings,
+                    gateway,
+                    size,
+                    per_user,
+                    Path(work),
+                    args.rounds,
+                    args.fixed_new,
+                    args.settle,
+                )
             )
     report(results)
 

@@ -139,7 +139,7 @@ def trial(config: Settings) -> None:
         )
         print(
             f"{label:>12}: {timed.seconds:5.1f}s  CPU gateway {timed.clickhouse_cpu:5.1f}s "
-            f"+ dbt {timed.dbt_cpu:4.1f}s  | {slowest}",
+            f"+ dbt {timed.dbt_cpu:4.1f}s{build_cost.waited(timed)}  | {slowest}",
             flush=True,
         )
     print(f"ratio +1% / full refresh: {seconds['+1%'] / seconds['full refresh']:.1%}")
