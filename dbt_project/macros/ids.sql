@@ -21,3 +21,17 @@
 {% macro lms_gap_session_key(user_id, first_page_view_id) -%}
     concat('gap-', lower(hex(MD5(concat({{ user_id }}, '|', {{ first_page_view_id }})))))
 {%- endmacro %}
+
+{#
+  lms_row_key(columns) -> a 128-bit hash of a compound key, as UInt128: the one fixed-width
+  column an incremental model with a key of several strings deletes by (its unique_key), e.g.
+  int_learner_items' (user_id, item_type, item_id).
+
+      {{ lms_row_key(['user_id', 'item_type', 'item_id']) }} as row_key
+
+  Each argument is hashed on its own (no ambiguity between ('a', 'bc') and ('ab', 'c')); the
+  columns must not be NULL. For internal tables only: the marts keep the ids of metrics.md.
+#}
+{% macro lms_row_key(columns) -%}
+    reinterpretAsUInt128(sipHash128({{ columns | join(', ') }}))
+{%- endmacro %}

@@ -275,7 +275,9 @@
   the max of its watermark column (staged_at) it holds now, and the current as_of.
       (already set for models/marts in dbt_project.yml; elsewhere post_hook=["{{ lms_record_watermark() }}"])
   Runs after the model's insert succeeded; a failed build records nothing, so the next run
-  re-reads from the old watermark (re-reading is idempotent).
+  re-reads from the old watermark (re-reading is idempotent). The maxima are the branches of
+  one UNION ALL, which ClickHouse runs as one pipeline, not scalar subqueries, which it runs one
+  by one while analysing the statement (user_analytics, 17 sources: 132 -> 75 ms of CPU).
 #}
 {% macro lms_record_watermark() -%}
     {#- nothing to record at parse time, nor for an --empty build (it read no rows), nor for a
@@ -295,7 +297,8 @@
         now64(3, 'UTC') as run_at
     from (
         {%- for node in sources %}
-        select '{{ node.alias or node.name }}' as source, (select coalesce(max({{ lms_watermark_column(node) }}), toDateTime64(0, 3, 'UTC')) from {{ node.relation_name }}) as loaded_through
+        select '{{ node.alias or node.name }}' as source, coalesce(max({{ lms_watermark_column(node) }}), toDateTime64(0, 3, 'UTC')) as loaded_through
+        from {{ node.relation_name }}
         {%- if not loop.last %}
         union all
         {%- endif %}
