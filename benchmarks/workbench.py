@@ -133,6 +133,8 @@ def trial(config: Settings) -> None:
             add_batch(warehouse, batch)
         timed = build_cost.timed_run(warehouse, process, full_refresh=full_refresh)
         seconds[label] = timed.seconds
+        if full_refresh:
+            print(f"merged the tables in {build_cost.compact(warehouse):.1f}s (untimed)")
         slowest = ", ".join(
             f"{name} {s:.2f}s" + (f" ({rows:,})" if rows is not None else "")
             for name, s, rows in build_cost.models(timed.run)[:8]
