@@ -255,6 +255,33 @@ def test_a_late_page_view_splits_and_rekeys_gap_sessions(dbt_harness: DbtHarness
     assert written["pv-a"] < written["pv-b"] == written["pv-c"]
 
 
+def test_a_run_with_only_session_id_page_views_writes_them_and_an_idle_run_writes_nothing(
+    dbt_harness: DbtHarness,
+) -> None:
+    """int_page_view_sessions skips a run with nothing to write (no new page view with a
+    SessionID, no user with a new one without): the skip must not drop new page views that all
+    carry a SessionID (no gap user then), and an idle run must leave the rows as they were."""
+    dbt_harness.load_events([page_view("pv-1", "fay", "", "2026-09-03T09:00:00Z")])
+    dbt_harness.build(select=INTERMEDIATE)
+
+    dbt_harness.load_events([page_view("pv-2", "fay", "sess-9", "2026-09-03T10:00:00Z")])
+    dbt_harness.build(select=INTERMEDIATE)
+    written = {
+        s["page_view_id"]: (s["session_key"], s["sessionised_at"])
+        for s in dbt_harness.rows("int_page_view_sessions", exclude=())
+    }
+    assert {view: key for view, (key, _) in written.items()} == {
+        "pv-1": gap_key("fay", "pv-1"),
+        "pv-2": "sess-9",
+    }
+
+    dbt_harness.build(select=INTERMEDIATE)
+    assert {
+        s["page_view_id"]: (s["session_key"], s["sessionised_at"])
+        for s in dbt_harness.rows("int_page_view_sessions", exclude=())
+    } == written
+
+
 def test_learner_items_fold_each_fact_once_even_when_a_run_loses_its_watermark(
     dbt_harness: DbtHarness,
 ) -> None:

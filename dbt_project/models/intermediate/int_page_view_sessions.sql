@@ -65,6 +65,11 @@
     where stored.stored = 0 or stored.stored_session_key != gap.session_key
 {%- endset %}
 {%- set rewritten_gap_rows = gap_users if gap_users.empty else lms_changed_set(rewritten_gap_rows_sql) %}
+{#- whether any new page view has a SessionID: with none, and no gap user, the run has nothing
+    to write and issues no statement for this model (a run with nothing new at 5M events spent
+    0.3-0.9 s here creating, filling and dropping an empty temp table) -#}
+{%- set new_keyed_page_views = lms_changed_set('select 1 as found from ' ~ page_views ~ ' where ' ~ fresh ~ " and session_id != '' limit 1") %}
+{{ lms_skip_when_unchanged([gap_users, new_keyed_page_views]) }}
 {%- endif %}
 
 {%- set row -%}
