@@ -30,3 +30,13 @@
     having countIf(not ({{ fresh }})) > 0
        and minIf(event_id, {{ fresh }}) < minIf(event_id, not ({{ fresh }}))
 {%- endmacro %}
+
+{#- The courses whose structure a new ContentPublished may have changed: every course the
+    published item was ever published in (an item moved to another course leaves the old one).
+    Models that place learner facts in the latest structure recompute these courses whole. -#}
+{% macro lms_restructured_courses() -%}
+    {%- set published = ref('stg_lms__content_published') -%}
+    select course_id
+    from {{ published }}
+    where item_id in (select item_id from {{ published }} where {{ lms_fresh(published) }})
+{%- endmacro %}

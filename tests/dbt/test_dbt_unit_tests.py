@@ -17,6 +17,8 @@ INTERMEDIATE_UNIT_TESTS = {
     "int_enrollments_state_rules",
     "int_learner_progress_ratio_cap_and_completion",
     "int_learner_items_sums_and_flags_per_learner_item",
+    "int_learner_course_items_lessons_completion_and_dropoff",
+    "int_learner_course_items_module_completion_needs_every_lesson",
     "int_page_view_sessions_gap_rule_and_key",
     "int_as_of_is_the_latest_event_time",
     "int_as_of_takes_the_var",

@@ -1126,3 +1126,77 @@ def test_a_late_event_of_each_source_alone_updates_the_marts_as_a_full_refresh(
     finally:
         incremental.drop()
         full.drop()
+
+
+def test_a_lesson_moved_to_another_course_takes_its_learners_along(
+    local_stack: Settings, workspace: Workspace
+) -> None:
+    # int_learner_course_items replaces (course, learner) pairs; a learner whose only lesson of
+    # course A is republished into course B has no row left in A, so only the pre-hook's delete
+    # of A's rows (lms_restructured_courses) removes the stale ones.
+    def item(course: str, kind: str, name: str, parent: str, **extra: Any) -> Event:
+        return ContentPublished(
+            course_id=course,
+            item_type=kind,
+            item_id=name,
+            parent_id=parent,
+            position=1,
+            title=name,
+            published_at=at(1),
+            **extra,
+        )
+
+    baseline = [
+        item("mv-A", "module", "mv-mA", "mv-A"),
+        item("mv-A", "lesson", "mv-l", "mv-mA", module_id="mv-mA", lesson_id="mv-l"),
+        item("mv-B", "module", "mv-mB", "mv-B"),
+        _activity("mv-v1", "mv-u1", "lesson", "mv-l", "view", 30, at(2)),
+    ]
+    moved = [
+        ContentPublished(
+            course_id="mv-B",
+            item_type="lesson",
+            item_id="mv-l",
+            parent_id="mv-mB",
+            position=1,
+            title="mv-l",
+            published_at=at(3),
+            module_id="mv-mB",
+            lesson_id="mv-l",
+        )
+    ]
+    incremental = workspace.incremental(local_stack)
+    full = workspace.full_refresh(local_stack, raw_schema=incremental.raw_schema)
+    try:
+        incremental.create_raw()
+        incremental.dbt("seed")
+        incremental.load_events(baseline, ingested_at=hours_ago(2))
+        incremental.build(select=UPSTREAM_OF_MARTS, command="run")
+        pairs = ("pair_key", "computed_at")
+        before = incremental.rows("int_learner_course_items", exclude=pairs)
+        incremental.load_events(moved, ingested_at=hours_ago(1))
+        incremental.build(select=UPSTREAM_OF_MARTS, command="run")
+        full.dbt("seed")
+        full.build(select=UPSTREAM_OF_MARTS, command="run", full_refresh=True)
+
+        columns = ("course_id", "user_id", "item_type", "item_id")
+        assert {tuple(row[c] for c in columns) for row in before} == {
+            ("mv-A", "mv-u1", "lesson", "mv-l"),
+            ("mv-A", "mv-u1", "module", "mv-mA"),
+        }
+        after = incremental.rows("int_learner_course_items", exclude=pairs)
+        assert {tuple(row[c] for c in columns) for row in after} == {
+            ("mv-B", "mv-u1", "lesson", "mv-l"),
+            ("mv-B", "mv-u1", "module", "mv-mB"),
+        }
+        modules = {row["module_id"]: row for row in incremental.rows("module_analytics")}
+        assert modules["mv-mA"]["total_views"] == 0 and modules["mv-mA"]["dropoff_rate"] is None
+        assert modules["mv-mB"]["dropoff_rate"] == 1.0
+        assert incremental.rows("int_learner_course_items", exclude=pairs) == full.rows(
+            "int_learner_course_items", exclude=pairs
+        )
+        for mart in ("module_analytics", "lesson_analytics"):
+            assert incremental.rows(mart) == full.rows(mart), mart
+    finally:
+        incremental.drop()
+        full.drop()
