@@ -19,23 +19,7 @@
   these writes nothing (it was a table rebuilt by every run: 0.2-0.4 s at 5M events).
 -#}
 {%- if is_incremental() %}
-{%- set changed_sql %}
-    select id
-    from {{ ref('stg_lms__user_enrolled') }}
-    where {{ lms_fresh(ref('stg_lms__user_enrolled')) }}
-    union all
-    select id
-    from {{ ref('stg_lms__user_unenrolled') }}
-    where {{ lms_fresh(ref('stg_lms__user_unenrolled')) }}
-    union all
-    select id
-    from {{ ref('stg_lms__user_enrolled') }}
-    where (user_id, course_id) in (
-        select user_id, course_id
-        from {{ ref('stg_lms__course_completed') }}
-        where {{ lms_fresh(ref('stg_lms__course_completed')) }}
-    )
-{% endset %}
+{%- set changed_sql = lms_changed_enrollment_ids() %}
 {#- the changed enrolment ids, resolved once (macros/changed_sets.sql) -#}
 {%- set changed = lms_changed_set(changed_sql) %}
 {{ lms_skip_when_unchanged([changed]) }}

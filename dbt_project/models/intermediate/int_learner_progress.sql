@@ -30,38 +30,12 @@
 {%- set changed_sql %}
     select enrollment_id
     from {{ ref('int_enrollments') }}
-    where enrollment_id in (
-        select id
-        from {{ ref('stg_lms__user_enrolled') }}
-        where {{ lms_fresh(ref('stg_lms__user_enrolled')) }}
-        union all
-        select id
-        from {{ ref('stg_lms__user_unenrolled') }}
-        where {{ lms_fresh(ref('stg_lms__user_unenrolled')) }}
-    )
-    union all
-    select enrollment_id
-    from {{ ref('int_enrollments') }}
-    where (user_id, course_id) in (
-        select user_id, course_id
-        from {{ ref('stg_lms__course_completed') }}
-        where {{ lms_fresh(ref('stg_lms__course_completed')) }}
-        union all
-        -- lessons completed, in the course holding the lesson now
-        select progress.user_id, structure.course_id
-        from {{ ref('stg_lms__progress_updated') }} as progress
-        inner join (
-            select item_id as lesson_id, course_id
-            from {{ ref('int_course_structure') }}
-            where item_type = 'lesson'
-        ) as structure on progress.lesson_id = structure.lesson_id
-        where {{ lms_fresh(ref('stg_lms__progress_updated')) }}
-          and progress.percent_complete >= 100
-    )
-    union all
-    select enrollment_id
-    from {{ ref('int_enrollments') }}
-    where course_id in ({{ lms_restructured_courses() }})
+    where enrollment_id in ({{ lms_changed_enrollment_ids() }})
+       or (user_id, course_id) in (
+            select user_id, course_id
+            from ({{ lms_completed_lessons(lms_fresh(ref('stg_lms__progress_updated'))) }})
+       )
+       or course_id in ({{ lms_restructured_courses() }})
 {% endset %}
 {#- the changed enrolments, resolved once (macros/changed_sets.sql) -#}
 {%- set changed = lms_changed_set(changed_sql) %}
@@ -84,21 +58,11 @@ course_lessons as (
 ),
 
 lessons_completed as (
-    select
-        progress.user_id as user_id,
-        structure.course_id as course_id,
-        uniqExact(progress.lesson_id) as lessons_completed
-    from {{ ref('stg_lms__progress_updated') }} as progress
-    inner join (
-        select item_id as lesson_id, course_id
-        from {{ ref('int_course_structure') }}
-        where item_type = 'lesson'
-    ) as structure on progress.lesson_id = structure.lesson_id
-    where progress.percent_complete >= 100
-    {%- if is_incremental() %}
-      and progress.user_id in (select user_id from enrollments)
-    {%- endif %}
-    group by progress.user_id, structure.course_id
+    select user_id, course_id, uniqExact(lesson_id) as lessons_completed
+    from (
+        {{ lms_completed_lessons('progress.user_id in (select user_id from enrollments)' if is_incremental() else '1') }}
+    )
+    group by user_id, course_id
 )
 
 select

@@ -67,22 +67,7 @@ lessons as (
 ),
 
 lesson_stats as (
-    select
-        course_id as stats_course_id,
-        item_id as stats_lesson_id,
-        count() as started,
-        countIf(completed = 1) as completers,
-        countIf(dropped_off = 1) as dropped_off,
-        sum(views) as total_views,
-        countIf(views > 0) as unique_views,
-        countIf(has_activity = 1) as learners_with_activity,
-        sumIf(activity_seconds, has_activity = 1) as activity_seconds
-    from {{ ref('int_learner_course_items') }}
-    where item_type = 'lesson'
-    {%- if is_incremental() %}
-      and {{ lms_in('item_id', changed_lessons) }}
-    {%- endif %}
-    group by course_id, item_id
+    {{ lms_learner_item_stats('lesson', changed_lessons if is_incremental() else none) }}
 ),
 
 -- VideoWatched of these lessons (one scan): per (lesson, user, video), then per lesson.
@@ -142,7 +127,7 @@ computed as (
             v.completed_pairs / v.watched_pairs
         ) as video_completion_rate
     from lessons as l
-    left join lesson_stats as r on r.stats_lesson_id = l.lesson_id and r.stats_course_id = l.course_id
+    left join lesson_stats as r on r.stats_item_id = l.lesson_id and r.stats_course_id = l.course_id
     left join video_stats as v on v.video_lesson_id = l.lesson_id
 )
 

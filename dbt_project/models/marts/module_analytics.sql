@@ -61,22 +61,7 @@ modules as (
 ),
 
 module_stats as (
-    select
-        course_id as stats_course_id,
-        item_id as stats_module_id,
-        count() as started,
-        countIf(completed = 1) as completers,
-        countIf(dropped_off = 1) as dropped_off,
-        sum(views) as total_views,
-        countIf(views > 0) as unique_views,
-        countIf(has_activity = 1) as learners_with_activity,
-        sumIf(activity_seconds, has_activity = 1) as activity_seconds
-    from {{ ref('int_learner_course_items') }}
-    where item_type = 'module'
-    {%- if is_incremental() %}
-      and {{ lms_in('item_id', changed_modules) }}
-    {%- endif %}
-    group by course_id, item_id
+    {{ lms_learner_item_stats('module', changed_modules if is_incremental() else none) }}
 ),
 
 computed as (
@@ -102,7 +87,7 @@ computed as (
             r.dropped_off / r.started
         ) as dropoff_rate
     from modules as m
-    left join module_stats as r on r.stats_module_id = m.module_id and r.stats_course_id = m.course_id
+    left join module_stats as r on r.stats_item_id = m.module_id and r.stats_course_id = m.course_id
 )
 
 {{ lms_bookkeeping('computed', 'module_id', previous_filter=lms_in('module_id', changed_modules) if is_incremental() else none) }}
