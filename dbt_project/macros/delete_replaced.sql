@@ -25,7 +25,10 @@
 {% macro lms_replaced_tracked_activities() -%}
     {%- set activities = ref('stg_lms__user_activity') -%}
     {%- set fresh = lms_fresh(activities) -%}
-    {%- set fresh_ids = lms_changed_set('select id from ' ~ activities ~ ' where ' ~ fresh) -%}
+    {%- set fresh_ids_sql = 'select id from ' ~ activities ~ ' where ' ~ fresh -%}
+    {#- resolved only when the pre-hook uses it (lms_delete_replaced renders nothing in a full
+        refresh, but its argument is rendered first) -#}
+    {%- set fresh_ids = lms_changed_set(fresh_ids_sql) if is_incremental() else {'empty': false, 'sql': '(' ~ fresh_ids_sql ~ ')'} -%}
     select id
     from {{ activities }}
     where {{ lms_in('id', fresh_ids) }}
