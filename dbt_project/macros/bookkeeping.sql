@@ -30,7 +30,7 @@
     {%- set run_at = lms_run_started_at() -%}
     {%- if is_incremental() -%}
         {%- set value_columns = [] -%}
-        {%- for column in adapter.get_columns_in_relation(this) -%}
+        {%- for column in lms_columns(this) -%}
             {%- if column.name not in bookkeeping -%}{%- do value_columns.append(column) -%}{%- endif -%}
         {%- endfor %}
 select

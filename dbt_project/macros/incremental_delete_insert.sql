@@ -4,20 +4,22 @@
   wins over the adapter's). Same outcome, fewer and cheaper statements per model:
 
     dbt-clickhouse 1.10.3                          here
-    create table new_data ... EMPTY AS (<sql>)     create table new_data AS <this> ENGINE = Memory
-      (plans the model's query once just to          (the structure of the table the rows go to:
-       learn its columns: scalar subqueries and       no query planning)
+    create table new_data ... EMPTY AS (<sql>)     create table new_data ENGINE = Memory
+      (plans the model's query once just to          AS select <cols> from (<sql>)
+       learn its columns: scalar subqueries and       (one statement: the query runs once)
        IN sets run)
     columns of new_data                            -
-    insert into new_data <sql>                     insert into new_data (<cols>) select <cols> from (<sql>)
+    insert into new_data <sql>                     -
     -                                              select count() from new_data
     delete from <this> where key in new_data       the same, skipped when new_data is empty
-    columns of <this>                              -  (one columns query above serves both inserts)
+    columns of <this>                              -  (lms_columns: one lookup of every table
+                                                      per invocation, macros/invocation_cache.sql)
     insert into <this> select from new_data        the same, skipped when new_data is empty
     drop new_data, drop distributed new_data       drop new_data
     (and a drop of new_data before the create)     -  (its name holds the invocation id)
 
-  A model with nothing to recompute (no changed key) therefore costs one query and two DDLs, and
+  A model with nothing to recompute (no changed key) therefore costs three statements (the
+  CREATE ... AS SELECT, the count, the drop), and
   none when its compiled SQL carries lms_skip_when_unchanged's marker (macros/changed_sets.sql).
   The node's adapter_response carries `rows_affected` = the rows recomputed (benchmarks read it).
   Columns are matched by name (the model's SELECT may list them in any order; a column the
@@ -43,17 +45,14 @@
     {#- named after this invocation, so no earlier run left one behind: no drop first -#}
     {% set new_data_relation = existing_relation.incorporate(path={"identifier": existing_relation.identifier
        + '__dbt_new_data_' + invocation_id.replace('-', '_')}) %}
-    {%- set dest_columns = adapter.get_columns_in_relation(existing_relation) -%}
+    {%- set dest_columns = lms_columns(existing_relation) -%}
     {%- set dest_cols_csv = dest_columns | map(attribute='quoted') | join(', ') -%}
     {%- set on_cluster = on_cluster_clause(existing_relation) | trim -%}
     {%- set delete_bound = (config.get('meta') or {}).get('lms_delete_bound') -%}
 
+    {%- if on_cluster %}
     {% call statement('main') %}
-        {%- if on_cluster %}
         {{ create_table_or_empty(False, new_data_relation, sql, config.get('contract').enforced) }}
-        {%- else %}
-        create table {{ new_data_relation }} as {{ existing_relation }} engine = Memory
-        {%- endif %}
     {% endcall %}
 
     {% call statement('insert_new_data_temp') %}
@@ -64,6 +63,18 @@
         )
         {{ adapter.get_model_query_settings(model) }}
     {% endcall %}
+    {%- else %}
+    {#- one statement: the rows keep the query's column types until the copy below converts
+        them to the table's, as an INSERT into a table shaped like <this> did before -#}
+    {% call statement('main') %}
+        create table {{ new_data_relation }} engine = Memory as
+        select {{ dest_cols_csv }}
+        from (
+            {{ sql }}
+        )
+        {{ adapter.get_model_query_settings(model) }}
+    {% endcall %}
+    {%- endif %}
 
     {%- set new_rows = run_query('select count() from ' ~ new_data_relation).columns[0].values()[0] | int -%}
     {#- the node's adapter_response (run_results.json) reports the rows recomputed -#}
