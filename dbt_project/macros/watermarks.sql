@@ -5,8 +5,9 @@
   `lms_create_watermarks_table()` in dbt_project.yml), one row per (model, source, run):
       model           the model's name (e.g. 'course_analytics')
       source          a staging model the model depends on, directly or through intermediates
-      loaded_through  max(staged_at) of that staging table when the model finished building (the
-                      source's watermark column, see lms_watermark_column)
+      loaded_through  the start of the dbt run that built the model: the source's rows
+                      stamped (its watermark column, see lms_watermark_column: the start of
+                      the run that wrote the row) up to it were all there when the model ran
       as_of           int_as_of.as_of when the model finished building (epoch when unknown)
       run_at          when the row was written (the latest row per (model, source) wins)
   Readers aggregate with argMax(..., run_at): never FINAL, never a background merge.
@@ -139,7 +140,8 @@
 
 {#
   lms_watermark(relation=none) -> the model's watermark, a DateTime64 literal:
-    - with a staging relation: the max staged_at of that table at the model's previous run;
+    - with a staging relation: the start of the model's previous run (every row of that table
+      staged up to it had been read: staged_at is the start of the run that staged the row);
     - without: the minimum over every staging table the model recorded (conservative).
   The epoch when nothing was recorded (then every row counts as new).
       where ingested_at > {{ lms_watermark(ref('stg_lms__user_enrolled')) }}
@@ -282,13 +284,17 @@
 {%- endmacro %}
 
 {#
-  lms_record_watermark() -> post-hook SQL recording, for each staging ancestor of the model,
-  the max of its watermark column (staged_at) it holds now, and the current as_of.
+  lms_record_watermark() -> post-hook SQL recording, for each watermark source of the model
+  (lms_staging_ancestors), the start of this dbt run as loaded_through, and the current as_of.
       (already set for models/marts in dbt_project.yml; elsewhere post_hook=["{{ lms_record_watermark() }}"])
+  Every watermark column (staged_at, sessionised_at, computed_at) holds the start of the run
+  that wrote the row, and the model ran after every source it reads had finished in this run
+  (or in an earlier one; runs of one project do not overlap). So the rows stamped up to this
+  run's start are exactly those the model has seen, without reading any source: the maximum of
+  each source's column, which this hook read before, is this run's start or an earlier one
+  below which nothing new can appear (16 scans, 0.34 s of SQL in a +1% run at 5M events).
   Runs after the model's insert succeeded; a failed build records nothing, so the next run
-  re-reads from the old watermark (re-reading is idempotent). The maxima are the branches of
-  one UNION ALL, which ClickHouse runs as one pipeline, not scalar subqueries, which it runs one
-  by one while analysing the statement (user_analytics, 17 sources: 132 -> 75 ms of CPU).
+  re-reads from the old watermark (re-reading is idempotent).
 #}
 {% macro lms_record_watermark() -%}
     {#- nothing to record at parse time, nor for an --empty build (it read no rows), nor for a
@@ -296,26 +302,18 @@
         an empty hook runs no statement) -#}
     {%- if not execute or flags.EMPTY -%}{{ return('select 1') }}{%- endif -%}
     {%- if lms_nothing_changed_marker() in (sql or '') -%}{{ return('') }}{%- endif -%}
-    {%- set sources = lms_staging_ancestors() -%}
+    {%- set sources = [] -%}
+    {%- for node in lms_staging_ancestors() -%}
+        {%- do sources.append("'" ~ (node.alias or node.name) ~ "'") -%}
+    {%- endfor -%}
     {%- set as_of_relation = api.Relation.create(schema=var('schema_prefix', '') ~ 'intermediate', identifier='int_as_of', type='table') -%}
     {%- set as_of_exists = adapter.get_relation(database=none, schema=as_of_relation.schema, identifier=as_of_relation.identifier) is not none -%}
     insert into {{ lms_watermarks_relation() }} (model, source, loaded_through, as_of, run_at)
     select
         '{{ this.identifier }}' as model,
         source,
-        loaded_through,
+        {{ lms_run_started_at() }} as loaded_through,
         {% if as_of_exists %}(select coalesce(max(as_of), toDateTime64(0, 3, 'UTC')) from {{ as_of_relation }}){% else %}toDateTime64(0, 3, 'UTC'){% endif %} as as_of,
         now64(3, 'UTC') as run_at
-    from (
-        {%- for node in sources %}
-        select '{{ node.alias or node.name }}' as source, coalesce(max({{ lms_watermark_column(node) }}), toDateTime64(0, 3, 'UTC')) as loaded_through
-        from {{ node.relation_name }}
-        {%- if not loop.last %}
-        union all
-        {%- endif %}
-        {%- endfor %}
-        {%- if not sources %}
-        select '' as source, toDateTime64(0, 3, 'UTC') as loaded_through where 0
-        {%- endif %}
-    )
+    from (select arrayJoin(CAST([{{ sources | join(', ') }}] AS Array(String))) as source)
 {%- endmacro %}
