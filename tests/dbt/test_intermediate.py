@@ -5,6 +5,7 @@ against the rules of metrics.md re-implemented here in plain Python."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -468,13 +469,52 @@ def expected_sessions(events: dict[str, list[Any]]) -> list[tuple]:
     return sorted(rows)
 
 
+def bridging_page_views(events: dict[str, list[Any]], users: int = 3) -> list[tuple]:
+    """Late page views without SessionID that join two of a user's gap sessions when they
+    arrive: for the first `users` users (by id) with consecutive page views without SessionID
+    more than 30 minutes and at most a day apart, one every 20 minutes across the shortest such
+    gap. Simulated histories seldom
+    bridge sessions on their own (a held-back page view rarely leaves a gap over 30 minutes),
+    and a bridge re-keys page views stored earlier, which only the new ones do not show."""
+    times: dict[str, list[datetime]] = defaultdict(list)
+    for _, e in events["PageView"]:
+        if not e.session_id:
+            times[e.user_id].append(e.created_at.astimezone(UTC))
+    bridges: list[tuple] = []
+    for user in sorted(times)[: users * 10]:
+        ordered = sorted(times[user])
+        gaps = [
+            (b - a, a, b)
+            for a, b in itertools.pairwise(ordered)
+            if timedelta(minutes=31) <= b - a <= timedelta(days=1)
+        ]
+        if not gaps:
+            continue
+        _, start, end = min(gaps)
+        at = start
+        while end - at > timedelta(minutes=30):
+            at += timedelta(minutes=20)
+            view_id = f"bridge-{user}-{len(bridges)}"
+            bridges.append(page_view(view_id, user, "", at.isoformat().replace("+00:00", "Z")))
+        if len({b[1]["UserID"] for b in bridges}) == users:
+            break
+    return bridges
+
+
 @pytest.mark.parametrize("seed", [3, 29])
 def test_intermediate_models_match_metrics_md_on_simulated_histories(
     dbt_harness: DbtHarness, seed: int
 ) -> None:
     rng = random.Random(seed)
-    messages = simulated_messages(seed=seed, users=40, courses=3, days=20, duplicates=0.1, late=0.1)
-    batches = random_batches(messages, rng, batches=3, redeliver=0.1, hold_back=0.1)
+    simulated = simulated_messages(
+        seed=seed, users=40, courses=3, days=20, duplicates=0.1, late=0.1
+    )
+    batches = random_batches(simulated, rng, batches=3, redeliver=0.1, hold_back=0.1)
+    # the last batch also joins gap sessions stored by the earlier ones
+    bridges = bridging_page_views(latest_events(dbt_harness.decode_all(simulated)[0]))
+    assert bridges
+    batches[-1].extend(bridges)
+    messages = [*simulated, *bridges]
     for number, batch in enumerate(batches, start=1):
         dbt_harness.load_events(batch, strict=False)
         # the data tests run with the last build
