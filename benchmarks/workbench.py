@@ -9,6 +9,8 @@ aside in their own raw databases, so a trial is the four timed runs of build_cos
   python benchmarks/workbench.py load           # once: 5M events (--size) and the two batches
   python benchmarks/workbench.py trial          # full refresh, +1%, nothing new, +FIXED_NEW
   python benchmarks/workbench.py replay Q.sql   # ClickHouse CPU and wall of one query, repeated
+  python benchmarks/workbench.py snapshot       # full refresh, then keep the warehouse's state
+  python benchmarks/workbench.py rerun          # from that state: the +1% run, --rounds times
 
 A trial first deletes the raw rows of earlier trials (build_cost.forget_after), then prints
 each run's seconds, CPU (gateway + dbt) and slowest models. dbt's debug log of the runs is
@@ -16,6 +18,11 @@ each run's seconds, CPU (gateway + dbt) and slowest models. dbt's debug log of t
 shows where the SQL time of the +1% run went, statement by statement. `replay` takes a query
 saved from that log (e.g. a model's SELECT) and runs it with FORMAT Null, to measure a rewrite
 alone.
+`snapshot` and `rerun` are for A/B comparisons of incremental runs: a trial's single +1% run
+moves 15-20% with the box, and each costs a full refresh. `snapshot` does the full refresh
+once and keeps every table's parts (hard links, no copy) in the database `bench_snapshot`;
+each `rerun` round puts them back and times the +1% (or `--batch fixed`) run again, in about a
+tenth of a trial's time, so rounds of two variants can alternate.
 The numbers are for comparing changes on one box; the figures of record come from
 build_cost.py, which starts from a fresh stack.
 """
@@ -47,6 +54,7 @@ HOME = Path("/tmp/lms-workbench")
 PORT = 18923
 T0 = datetime(2026, 12, 1, tzinfo=UTC)  # synthetic ingested_at of the base rows
 WAREHOUSE, PERCENT, FIXED = "bench_", "bench_percent_", "bench_fixed_"  # harness prefixes
+SNAPSHOT = "bench_snapshot"
 
 
 def settings(home: Path, port: int) -> Settings:
@@ -121,12 +129,7 @@ def add_batch(warehouse: DbtHarness, batch: str) -> None:
 def trial(config: Settings) -> None:
     process = gateway(config)
     warehouse = harness(config, WAREHOUSE)
-    # the base rows' ingested_at (T0 when `load` wrote them; read, so a warehouse loaded with
-    # another T0 works too)
-    (base_at,) = warehouse.client.query(
-        f"SELECT min(ingested_at) FROM {warehouse.raw_schema}.user_activity"
-    ).result_rows[0]
-    build_cost.forget_after(warehouse, base_at)
+    build_cost.forget_after(warehouse, base_ingested_at(warehouse))
     seconds = {}
     for label, batch, full_refresh in (
         ("full refresh", None, True),
@@ -152,6 +155,86 @@ def trial(config: Settings) -> None:
     print(f"ratio +1% / full refresh: {seconds['+1%'] / seconds['full refresh']:.1%}")
 
 
+def kept_tables(warehouse: DbtHarness) -> list[tuple[str, str]]:
+    """The MergeTree tables of the raw copy and of every model layer."""
+    databases = [warehouse.raw_schema, *map(warehouse.database, build_cost.MODEL_LAYERS)]
+    listed = ", ".join(f"'{name}'" for name in databases)
+    return warehouse.client.query(
+        f"SELECT database, name FROM system.tables WHERE database IN ({listed})"
+        " AND engine LIKE '%MergeTree' AND name NOT LIKE '%__dbt_%' ORDER BY database, name"
+    ).result_rows
+
+
+def partitions(warehouse: DbtHarness, database: str, table: str) -> set[str]:
+    return {
+        partition
+        for (partition,) in warehouse.client.query(
+            "SELECT DISTINCT partition_id FROM system.parts WHERE active"
+            f" AND database = '{database}' AND table = '{table}'"
+        ).result_rows
+    }
+
+
+def copy_parts(warehouse: DbtHarness, source: str, target: str, *, exact: bool) -> None:
+    """Make target's parts source's (REPLACE PARTITION hard-links them: no data is copied)."""
+    source_db, source_table = source.split(".")
+    target_db, target_table = target.split(".")
+    wanted = partitions(warehouse, source_db, source_table)
+    stale = partitions(warehouse, target_db, target_table) - wanted if exact else set()
+    for partition in sorted(stale):
+        warehouse.client.command(f"ALTER TABLE {target} DROP PARTITION ID '{partition}'")
+    for partition in sorted(wanted):
+        warehouse.client.command(
+            f"ALTER TABLE {target} REPLACE PARTITION ID '{partition}' FROM {source}"
+        )
+
+
+def snapshot(config: Settings) -> None:
+    """Full refresh over the base rows, merge, and keep every table's parts."""
+    process = gateway(config)
+    warehouse = harness(config, WAREHOUSE)
+    build_cost.forget_after(warehouse, base_ingested_at(warehouse))
+    timed = build_cost.timed_run(warehouse, process, full_refresh=True)
+    print(f"full refresh: {timed.seconds:.1f}s; merged in {build_cost.compact(warehouse):.1f}s")
+    build_cost.settle(warehouse)
+    warehouse.client.command(f"DROP DATABASE IF EXISTS {SNAPSHOT} SYNC")
+    warehouse.client.command(f"CREATE DATABASE {SNAPSHOT}")
+    tables = kept_tables(warehouse)
+    for database, table in tables:
+        kept = f"{SNAPSHOT}.{database}__{table}"
+        warehouse.client.command(f"CREATE TABLE {kept} AS {database}.{table}")
+        copy_parts(warehouse, f"{database}.{table}", kept, exact=False)
+    print(f"kept the parts of {len(tables)} tables in {SNAPSHOT}")
+
+
+def rerun(config: Settings, rounds: int, batch: str) -> None:
+    """Put the snapshot back, add the batch and time the incremental run, `rounds` times."""
+    process = gateway(config)
+    warehouse = harness(config, WAREHOUSE)
+    warehouse.manifest(vars=build_cost.VARS)  # parsed before the first timed run, as in a trial
+    for number in range(1, rounds + 1):
+        for database, table in kept_tables(warehouse):
+            copy_parts(
+                warehouse, f"{SNAPSHOT}.{database}__{table}", f"{database}.{table}", exact=True
+            )
+        add_batch(warehouse, batch)
+        timed = build_cost.timed_run(warehouse, process, full_refresh=False)
+        slowest = ", ".join(f"{name} {s:.2f}s" for name, s, _ in build_cost.models(timed.run)[:5])
+        print(
+            f"round {number}: {timed.seconds:5.2f}s  CPU gateway {timed.clickhouse_cpu:5.2f}s "
+            f"+ dbt {timed.dbt_cpu:4.2f}s{build_cost.waited(timed)}  | {slowest}",
+            flush=True,
+        )
+
+
+def base_ingested_at(warehouse: DbtHarness) -> datetime:
+    """The base rows' ingested_at (T0 when `load` wrote them; read, so another T0 works too)."""
+    (base_at,) = warehouse.client.query(
+        f"SELECT min(ingested_at) FROM {warehouse.raw_schema}.user_activity"
+    ).result_rows[0]
+    return base_at
+
+
 def replay(config: Settings, files: list[Path], repeat: int) -> None:
     process = gateway(config)
     client = harness(config, WAREHOUSE).client
@@ -168,12 +251,18 @@ def replay(config: Settings, files: list[Path], repeat: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["serve", "load", "trial", "replay"])
+    parser.add_argument(
+        "command", choices=["serve", "load", "trial", "replay", "snapshot", "rerun"]
+    )
     parser.add_argument("files", nargs="*", type=Path, help="replay: files holding one query")
     parser.add_argument("--home", type=Path, default=HOME)
     parser.add_argument("--port", type=int, default=PORT)
     parser.add_argument("--size", type=int, default=5_000_000, help="load: base events")
     parser.add_argument("--repeat", type=int, default=3, help="replay: runs per query")
+    parser.add_argument("--rounds", type=int, default=3, help="rerun: incremental runs timed")
+    parser.add_argument(
+        "--batch", choices=["percent", "fixed"], default="percent", help="rerun: the new rows"
+    )
     args = parser.parse_args(argv)
     config = settings(args.home, args.port)
     if args.command == "serve":
@@ -182,6 +271,10 @@ def main(argv: list[str] | None = None) -> None:
         load(config, args.size)
     elif args.command == "trial":
         trial(config)
+    elif args.command == "snapshot":
+        snapshot(config)
+    elif args.command == "rerun":
+        rerun(config, args.rounds, PERCENT if args.batch == "percent" else FIXED)
     else:
         replay(config, args.files, args.repeat)
 

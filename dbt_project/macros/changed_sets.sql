@@ -1,33 +1,57 @@
 {#
   Changed-key sets resolved once per incremental run, before the model's query runs.
 
-  lms_changed_set(sql, max_literals=20000, max_bytes=1048576) -> a set object for lms_in(): `sql` (a SELECT of the
+  lms_changed_set(sql, inline=false) -> a set object for lms_in(): `sql` (a SELECT of the
   changed keys: one column, or several for a tuple key) runs once, when the model is compiled
-  for execution, and the model's query gets
-    - nothing to read when the set is empty: lms_in() renders `0`, so ClickHouse reads no
-      part (a model with no changed key costs almost nothing; the delete+insert strategy,
-      macros/incremental_delete_insert.sql, then skips its delete and insert);
-    - the keys inlined as data when there are at most `max_literals` of them, `max_bytes` of
-      text in all: `(select * from format(TabSeparated, '`course_id` String', '<one key per line>'))`.
-      The set is not recomputed at every place the query uses it (ClickHouse inlines CTEs, and
-      a subquery runs again at every IN), ClickHouse builds it before choosing the parts to
-      read (primary-key pruning as with literals), and it costs a data parse, not a SQL parse:
-      for 2,900 session keys used three times in one query, 3 x 125 ms of SQL parsing and
-      analysis as an IN list of literals `(('k1'), ('k2'), ...)`, 3 x 10 ms as TSV. The byte cap
-      keeps a query that uses the set several times under max_query_size (16 MiB,
-      profiles.yml; ClickHouse's default is 256 KiB) whatever the keys' length (a SessionID is
-      the client's text). The columns keep the names `sql` gives them: a set of rows reads as
-      a table, inlined or not;
-    - `(sql)` itself when there are more, as before.
+  for execution, into a temporary table of this dbt connection's session:
+      create temporary table lms_set_<model>_<n> engine = Memory as select distinct * from (sql)
+  and the model's query reads `(select * from lms_set_<model>_<n>)`. ClickHouse builds an IN
+  set from it before choosing the parts to read (primary-key pruning as with literals), a query
+  using it several times does not recompute it, and the keys never travel: before, they came
+  back to dbt and were inlined into the model's SQL as TabSeparated data, 2.6 MB of SQL in a
+  +1% run at 5M events that dbt logged (its debug event checks every string it carries:
+  ~0.4 s of dbt's CPU per run), sent and ClickHouse parsed again at every use. The table lives
+  as long as the session (dbt-clickhouse keeps one per connection and runs a node's compile,
+  hooks and materialization on it); the columns keep the names `sql` gives them, so a set of
+  rows reads as a table.
+  Whether the set is empty is not known then (`empty` is none: treated as not empty, which is
+  always correct); lms_skip_when_unchanged and lms_resolve_sets count the sets of a model in
+  one query.
+
+  inline=true, for a set used in a mutation (a pre-hook's DELETE): ClickHouse runs a mutation's
+  predicate outside the session, where the temporary table does not exist, so the keys come
+  back to dbt in one row and are inlined, with `empty` known:
+    - `0` from lms_in when there is none: ClickHouse reads no part;
+    - `(select * from format(TabSeparated, '`key` String', '<one key per line>'))` when there
+      are at most `max_literals` strings taking at most `max_bytes` (a data parse, not an SQL
+      parse of literals: 2,900 keys as an IN list cost 125 ms of parsing per use, as TSV 10 ms;
+      the byte cap keeps the statement under max_query_size, 16 MiB in profiles.yml);
+    - `(sql)` itself when there are more, or the keys are not strings.
   At parse time (no execution) the set renders `(sql)`, so refs are seen as usual.
 
       {% set courses = lms_changed_set('select course_id from ...') %}
       where {{ lms_in('course_id', courses) }}
 #}
-{% macro lms_changed_set(sql, max_literals=20000, max_bytes=1048576) -%}
+{% macro lms_changed_set(sql, inline=false, max_literals=20000, max_bytes=1048576) -%}
     {%- if not execute -%}
         {{ return({'empty': false, 'sql': '(' ~ sql ~ ')'}) }}
     {%- endif -%}
+    {%- if inline -%}
+        {{ return(lms_inlined_set(sql, max_literals, max_bytes)) }}
+    {%- endif -%}
+    {#- numbered per node: a node renders on one thread at a time, and its renderings (compile,
+        hooks) share the session -#}
+    {%- set counters = lms_invocation_cache().setdefault('changed_sets', {}) -%}
+    {%- do counters.update({model.unique_id: counters.get(model.unique_id, 0) + 1}) -%}
+    {%- set table = 'lms_set_' ~ model.name ~ '_' ~ counters[model.unique_id] -%}
+    {%- call statement('lms_changed_set') -%}
+        create temporary table {{ table }} engine = Memory as select distinct * from ({{ sql }})
+    {%- endcall -%}
+    {{ return({'empty': none, 'table': table, 'sql': '(select * from ' ~ table ~ ')'}) }}
+{%- endmacro %}
+
+{#- lms_changed_set(sql, inline=true): the keys inlined in the SQL (see above). -#}
+{% macro lms_inlined_set(sql, max_literals, max_bytes) -%}
     {#- ClickHouse writes the data (TabSeparated rows: its own escapes for tabs, newlines and
         backslashes) and quotes it as one string literal (Values format), so dbt receives one
         row whatever the number of keys: a row per key cost dbt agate's type inference and a
@@ -75,6 +99,23 @@
 {%- endmacro %}
 
 {#
+  lms_resolve_sets(changed_sets) -> nothing; fills in `empty` of the sets whose emptiness is not
+  known yet (temporary-table sets), with one query for all of them.
+#}
+{% macro lms_resolve_sets(changed_sets) -%}
+    {%- set unknown = changed_sets | selectattr('empty', 'none') | list -%}
+    {%- if execute and unknown -%}
+        {%- set counts_sql -%}
+            select {% for changed_set in unknown %}(select count() from {{ changed_set.table }}){{ ', ' if not loop.last }}{% endfor %}
+        {%- endset -%}
+        {%- set counts = run_query(counts_sql).rows[0] -%}
+        {%- for changed_set in unknown -%}
+            {%- do changed_set.update({'empty': counts[loop.index0] | int == 0}) -%}
+        {%- endfor -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{#
   lms_skip_when_unchanged(changed_sets) -> in an incremental run where every one of the model's
   changed sets is empty, the comment `/* lms: nothing changed */`, else nothing. Put it in a
   model whose every output row is filtered by those sets (lms_in): the model then has nothing
@@ -85,6 +126,7 @@
       {{ lms_skip_when_unchanged([changed_courses]) }}
 #}
 {% macro lms_skip_when_unchanged(changed_sets) -%}
+    {%- if execute and is_incremental() -%}{%- do lms_resolve_sets(changed_sets) -%}{%- endif -%}
     {%- if execute and is_incremental() and changed_sets | rejectattr('empty') | list | length == 0 -%}
         {{ lms_nothing_changed_marker() }}
     {%- endif -%}
@@ -112,12 +154,13 @@
     key='user_id'   the users of those rows instead;
     gap_only=true   only rows keyed by the 30-minute gap rule (key 'gap-...'; a SessionID that
                     happens to start so is kept too: a superset): the only sessions whose key
-                    can vanish when a late page view bridges two of them.
+                    can vanish when a late page view bridges two of them;
+    inline=true     the set for a mutation (lms_changed_set).
   Call it only when is_incremental().
       {% set sessions = lms_changed_sessions() %}
       where {{ lms_in('session_key', sessions) }}
 #}
-{% macro lms_changed_sessions(key='session_key', gap_only=false) -%}
+{% macro lms_changed_sessions(key='session_key', gap_only=false, inline=false) -%}
     {%- set page_view_sessions = ref('int_page_view_sessions') -%}
     {%- set sql -%}
         select {{ key }}
@@ -127,7 +170,7 @@
           and startsWith(session_key, 'gap-')
         {%- endif %}
     {%- endset -%}
-    {{ return(lms_changed_set(sql)) }}
+    {{ return(lms_changed_set(sql, inline=inline)) }}
 {%- endmacro %}
 
 {#

@@ -12,7 +12,8 @@
 #}
 {% macro lms_delete_replaced(key, replaced_sql) -%}
     {%- if not execute or not is_incremental() -%}{{ return('select 1') }}{%- endif -%}
-    {%- set replaced = lms_changed_set(replaced_sql) -%}
+    {#- inlined: a mutation's predicate cannot read a temporary table -#}
+    {%- set replaced = lms_changed_set(replaced_sql, inline=true) -%}
     {%- if replaced.empty -%}{{ return('select 1') }}{%- endif -%}
     delete from {{ this }} where {{ lms_in(key, replaced) }}
 {%- endmacro %}

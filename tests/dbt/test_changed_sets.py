@@ -1,9 +1,10 @@
 """lms_changed_set / lms_in (macros/changed_sets.sql) against the engine, through `dbt show`.
 
-A changed set is resolved once, when a model compiles, into data that ClickHouse itself wrote
-(TabSeparated rows in one quoted string, read back by the `format` table function), or into the
-set's own subquery when it is too large or not made of strings. Either way `lms_in` must select
-exactly the keys of the set, whatever characters they hold: a SessionID is the client's text.
+A changed set is resolved once, when a model compiles: into a temporary table of the session,
+or (inline=true, for a mutation) into data that ClickHouse itself wrote (TabSeparated rows in
+one quoted string, read back by the `format` table function), or into the set's own subquery
+when it is too large or not made of strings. Every way `lms_in` must select exactly the keys
+of the set, whatever characters they hold: a SessionID is the client's text.
 """
 
 from __future__ import annotations
@@ -40,9 +41,9 @@ def show(harness: DbtHarness, sql: str) -> list[tuple]:
     return [tuple(row) for row in run.results[0].agate_table.rows]
 
 
-def selected(harness: DbtHarness, keys_sql: str, candidates_sql: str, **options: int) -> tuple:
+def selected(harness: DbtHarness, keys_sql: str, candidates_sql: str, **options) -> tuple:
     """(keys lms_in selects among the candidates, whether the set stayed a subquery)."""
-    arguments = "".join(f", {name}={value}" for name, value in options.items())
+    arguments = "".join(f", {name}={str(value).lower()}" for name, value in options.items())
     rows = show(
         harness,
         f"""
@@ -68,18 +69,37 @@ def harness(
     made.drop()
 
 
-def test_string_keys_are_inlined_and_select_exactly_themselves(harness: DbtHarness):
+@pytest.mark.parametrize("inline", [False, True], ids=["temporary-table", "inline"])
+def test_string_keys_select_exactly_themselves(harness: DbtHarness, inline: bool):
     others = ["plain ", "it''s", "back\\\\slash", "PLAIN"]
     keys, as_subquery = selected(
         harness,
         f"select base64Decode(arrayJoin({encoded(AWKWARD_KEYS)})) as k",
         f"select base64Decode(arrayJoin({encoded(AWKWARD_KEYS + others)})) as k",
+        inline=inline,
     )
     assert keys == sorted(AWKWARD_KEYS)
     assert as_subquery == {0}
 
 
-def test_tuple_keys_select_exactly_their_pairs_even_when_there_is_one(harness: DbtHarness):
+def test_a_set_is_a_temporary_table_unless_inlined(harness: DbtHarness):
+    rows = show(
+        harness,
+        """
+        {% set kept = lms_changed_set("select 'a' as k") %}
+        {% set inlined = lms_changed_set("select 'a' as k", inline=true) %}
+        select '{{ kept.sql }}' as kept, '{{ inlined.sql | replace("'", "") }}' as inlined
+        """,
+    )
+    ((kept, inlined),) = rows
+    assert kept.startswith("(select * from lms_set_")
+    assert inlined.startswith("(select * from format(TabSeparated,")
+
+
+@pytest.mark.parametrize("inline", ["false", "true"], ids=["temporary-table", "inline"])
+def test_tuple_keys_select_exactly_their_pairs_even_when_there_is_one(
+    harness: DbtHarness, inline: str
+):
     pairs_sql = (
         "select tupleElement(p, 1) as a, tupleElement(p, 2) as b "
         "from (select arrayJoin([('u1', 'x''y'), ('u2', 'z')]) as p)"
@@ -87,8 +107,8 @@ def test_tuple_keys_select_exactly_their_pairs_even_when_there_is_one(harness: D
     rows = show(
         harness,
         f"""
-        {{% set many = lms_changed_set("{pairs_sql}") %}}
-        {{% set one = lms_changed_set("select 'u2' as a, 'z' as b") %}}
+        {{% set many = lms_changed_set("{pairs_sql}", inline={inline}) %}}
+        {{% set one = lms_changed_set("select 'u2' as a, 'z' as b", inline={inline}) %}}
         select a, b,
                ({{{{ lms_in('(a, b)', many) }}}}) as in_many,
                ({{{{ lms_in('(a, b)', one) }}}}) as in_one
@@ -105,11 +125,14 @@ def test_tuple_keys_select_exactly_their_pairs_even_when_there_is_one(harness: D
     ]
 
 
-def test_sets_past_the_limit_or_not_made_of_strings_stay_subqueries(harness: DbtHarness):
+def test_inlined_sets_past_the_limit_or_not_made_of_strings_stay_subqueries(
+    harness: DbtHarness,
+):
     keys, as_subquery = selected(
         harness,
         "select toString(number) as k from numbers(3)",
         "select toString(number) as k from numbers(10)",
+        inline=True,
         max_literals=2,
     )
     assert (keys, as_subquery) == (["0", "1", "2"], {1})
@@ -117,29 +140,53 @@ def test_sets_past_the_limit_or_not_made_of_strings_stay_subqueries(harness: Dbt
         harness,
         "select number as k from numbers(3)",
         "select number as k from numbers(10)",
+        inline=True,
     )
     assert (keys, as_subquery) == (["0", "1", "2"], {1})
 
 
-def test_an_empty_set_selects_nothing(harness: DbtHarness):
-    assert selected(harness, "select 'x' as k where 0", "select 'x' as k") == ([], set())
+@pytest.mark.parametrize("inline", [False, True], ids=["temporary-table", "inline"])
+def test_an_empty_set_selects_nothing(harness: DbtHarness, inline: bool):
+    found = selected(harness, "select 'x' as k where 0", "select 'x' as k", inline=inline)
+    assert found == ([], set())
+
+
+def test_emptiness_of_temporary_table_sets_is_learned_in_one_query(harness: DbtHarness):
+    """Unknown until lms_resolve_sets (or lms_skip_when_unchanged) counts them."""
+    rows = show(
+        harness,
+        """
+        {% set full = lms_changed_set("select toString(number) as k from numbers(5)") %}
+        {% set empty = lms_changed_set("select 'x' as k where 0") %}
+        {% set before = [full.empty, empty.empty] | map('string') | join(' ') %}
+        {% do lms_resolve_sets([full, empty]) %}
+        select '{{ before }}' as before, '{{ full.empty }} {{ empty.empty }}' as after,
+               '{{ lms_in("k", empty) }}' as empty_filter
+        """,
+    )
+    assert rows == [("None None", "False True", "0")]
 
 
 def test_a_set_reads_as_a_table_with_the_columns_of_its_query(harness: DbtHarness):
-    """int_page_view_sessions joins a set of rows; inlined or not, the columns keep their names."""
+    """int_page_view_sessions joins a set of rows; every way, the columns keep their names."""
     pairs_sql = "select 'u1' as user_id, 'it''s' as session_key union all select 'u2', 'k'"
     rows = {
-        limit: show(
+        options: show(
             harness,
             f"""
-            {{% set rows = lms_changed_set("{pairs_sql}", max_literals={limit}) %}}
+            {{% set rows = lms_changed_set("{pairs_sql}", {options}) %}}
             select user_id, session_key,
                 {{{{ 1 if 'union all' in rows.sql else 0 }}}} as as_subquery
             from {{{{ rows.sql }}}}
             order by user_id
             """,
         )
-        for limit in (20000, 1)
+        for options in (
+            "inline=false",
+            "inline=true, max_literals=20000",
+            "inline=true, max_literals=1",
+        )
     }
-    assert rows[20000] == [("u1", "it's", 0), ("u2", "k", 0)]
-    assert rows[1] == [("u1", "it's", 1), ("u2", "k", 1)]
+    assert rows["inline=false"] == [("u1", "it's", 0), ("u2", "k", 0)]
+    assert rows["inline=true, max_literals=20000"] == [("u1", "it's", 0), ("u2", "k", 0)]
+    assert rows["inline=true, max_literals=1"] == [("u1", "it's", 1), ("u2", "k", 1)]

@@ -99,7 +99,7 @@
 with
 
 -- The modules and lessons of the latest structure (small: not filtered by the changed pairs,
--- whose inlined data ClickHouse would parse again at every use of this CTE); every item
+-- whose set ClickHouse would build again at every use of this CTE); every item
 -- carries its module (a module itself, a lesson its resolved module).
 structure as (
     select

@@ -6,12 +6,13 @@
         engine=lms_engine('ReplacingMergeTree(updated_at)'),
         order_by='(user_id, start_time, id)',
         pre_hook=["
-            {%- set users = lms_changed_sessions(key='user_id', gap_only=true) if is_incremental() else none -%}
+            {%- set users = lms_changed_sessions(key='user_id', gap_only=true, inline=true) if is_incremental() else none -%}
             {%- if is_incremental() and not users.empty -%}
             {%- set vanished = lms_changed_set(
                 'select id from ' ~ this ~ ' where ' ~ lms_in('user_id', users)
                 ~ ' and id not in (select session_key from ' ~ ref('int_page_view_sessions')
-                ~ ' where ' ~ lms_in('user_id', users) ~ ')'
+                ~ ' where ' ~ lms_in('user_id', users) ~ ')',
+                inline=true
             ) -%}
             {%- if not vanished.empty -%}
             delete from {{ this }}
