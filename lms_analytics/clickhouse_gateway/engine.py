@@ -59,6 +59,12 @@ def _call(function, *args, **kwargs):
         return function(*args, **kwargs)
     except RuntimeError as error:
         raise EngineError(str(error)) from None
+    except UnicodeDecodeError as error:
+        # chdb decodes the engine's error text as UTF-8, and a message can quote the bytes of a
+        # value it could not parse (`Cannot parse string '\x94' as UInt8`)
+        if not error.object.startswith(b"Code: "):
+            raise
+        raise EngineError(error.object.decode("utf-8", errors="replace")) from None
 
 
 def quote_literal(value: str) -> str:

@@ -119,6 +119,13 @@ def test_engine_error_is_a_500_with_code_header_and_text(http):
     assert response.text.startswith("Code: 62. DB::Exception:")
 
 
+def test_engine_error_quoting_bytes_that_are_not_utf8_is_still_a_clickhouse_error(http):
+    response = http.post("/", content=b"SELECT CAST(unhex('94') AS UInt8)")
+    assert response.status_code == 500
+    assert response.headers["X-ClickHouse-Exception-Code"] == "6"
+    assert response.text.startswith("Code: 6. DB::Exception: Cannot parse string '\ufffd'")
+
+
 def test_response_headers_describe_the_answer(http):
     response = http.post("/", params={"query_id": "q-123"}, content=b"SELECT 1 FORMAT JSONEachRow")
     assert response.headers["X-ClickHouse-Query-Id"] == "q-123"
