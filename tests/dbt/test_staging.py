@@ -94,12 +94,20 @@ def test_staging_keeps_one_typed_row_per_event_id_the_first_copy_ingested(
         + ")"
     )
     assert "," not in staged_at
+    # the lookup of staged event ids compares event_hash first: it must be the id's hash
+    for model in ("stg_lms__user_enrolled", "stg_lms__page_view", "stg_lms__content_published"):
+        mismatched = dbt_harness.scalar(
+            f"select countIf(event_hash != cityHash64(event_id)) from {dbt_harness.relation(model)}"
+        )
+        assert mismatched == 0, model
     assert (
         naive(started) - timedelta(seconds=1)
         <= datetime.fromisoformat(staged_at)
         <= naive(finished)
     )
-    enrolled = dbt_harness.rows("stg_lms__user_enrolled", exclude=("event_id", "staged_at"))
+    enrolled = dbt_harness.rows(
+        "stg_lms__user_enrolled", exclude=("event_id", "event_hash", "staged_at")
+    )
     assert enrolled == [
         {
             "id": "enr-1",
@@ -110,7 +118,7 @@ def test_staging_keeps_one_typed_row_per_event_id_the_first_copy_ingested(
         }
     ]
     [page_view] = dbt_harness.rows(
-        "stg_lms__page_view", exclude=("event_id", "ingested_at", "staged_at")
+        "stg_lms__page_view", exclude=("event_id", "event_hash", "ingested_at", "staged_at")
     )
     assert page_view == {
         "id": "pv-1",
@@ -131,7 +139,7 @@ def test_staging_keeps_one_typed_row_per_event_id_the_first_copy_ingested(
         "created_at": datetime(2026, 9, 1, 7, 0),
     }
     [module] = dbt_harness.rows(
-        "stg_lms__content_published", exclude=("event_id", "ingested_at", "staged_at")
+        "stg_lms__content_published", exclude=("event_id", "event_hash", "ingested_at", "staged_at")
     )
     assert module["module_id"] is None and module["lesson_id"] is None
     assert module["due_at"] is None
