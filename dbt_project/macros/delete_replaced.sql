@@ -18,24 +18,48 @@
     delete from {{ this }} where {{ lms_in(key, replaced) }}
 {%- endmacro %}
 
+{#- lms_tracked_old_copies() -> a changed set (macros/changed_sets.sql) of (id, old_event_id):
+    the tracked activity ids staged since the model's last run that also have copies staged
+    before, with the smallest event_id of those earlier copies. user_activities' query and its
+    pre-hook both need it; it is resolved once per run (the model's SQL is compiled before its
+    pre-hook renders, on the same session) and costs one read of the id column of the staged
+    activities (the new ids hit every granule of it), which then finds the few earlier copies.
+    Call it only in an incremental run. -#}
+{% macro lms_tracked_old_copies() -%}
+    {%- set resolved = lms_invocation_cache().setdefault('tracked_old_copies', {}) if execute else {} -%}
+    {%- if model.unique_id not in resolved -%}
+        {%- set activities = ref('stg_lms__user_activity') -%}
+        {%- set fresh = lms_fresh(activities) -%}
+        {%- set old_copies_sql -%}
+            select id, min(event_id) as old_event_id
+            from {{ activities }}
+            where id in (select id from {{ activities }} where {{ fresh }})
+              and not ({{ fresh }})
+            group by id
+        {%- endset -%}
+        {%- set old_copies = lms_changed_set(old_copies_sql) -%}
+        {%- if not execute -%}{{ return(old_copies) }}{%- endif -%}
+        {%- do resolved.update({model.unique_id: old_copies}) -%}
+    {%- endif -%}
+    {{ return(resolved[model.unique_id]) }}
+{%- endmacro %}
+
 {#- The tracked activity ids whose stored row a new copy replaces (models/marts/user_activities):
-    ids with copies staged before and since the model's last run, where a new copy has the
-    smallest event_id (it becomes the representative). The new ids are resolved first (a scan
-    of staged_at): finding the copies of an id reads the id column of every staged activity
-    (180 ms of CPU at 5M events), which a run that staged no activity then skips. -#}
+    ids with copies staged before and since the model's last run (lms_tracked_old_copies),
+    where a new copy has the smallest event_id (it becomes the representative). Only the new
+    rows are read here. -#}
 {% macro lms_replaced_tracked_activities() -%}
     {%- set activities = ref('stg_lms__user_activity') -%}
-    {%- set fresh = lms_fresh(activities) -%}
-    {%- set fresh_ids_sql = 'select id from ' ~ activities ~ ' where ' ~ fresh -%}
-    {#- resolved only when the pre-hook uses it (lms_delete_replaced renders nothing in a full
-        refresh, but its argument is rendered first) -#}
-    {%- set fresh_ids = lms_changed_set(fresh_ids_sql) if is_incremental() else {'empty': false, 'sql': '(' ~ fresh_ids_sql ~ ')'} -%}
-    select id
-    from {{ activities }}
-    where {{ lms_in('id', fresh_ids) }}
-    group by id
-    having countIf(not ({{ fresh }})) > 0
-       and minIf(event_id, {{ fresh }}) < minIf(event_id, not ({{ fresh }}))
+    {%- set old_copies = lms_tracked_old_copies() if is_incremental() else {'empty': false, 'sql': "(select '' as id, '' as old_event_id)"} -%}
+    select old.id as id
+    from {{ old_copies.sql }} as old
+    inner join (
+        select id, min(event_id) as new_event_id
+        from {{ activities }}
+        where {{ lms_fresh(activities) }} and id in (select id from {{ old_copies.sql }})
+        group by id
+    ) as new on new.id = old.id
+    where new.new_event_id < old.old_event_id
 {%- endmacro %}
 
 {#- The courses whose structure a new ContentPublished may have changed: every course the

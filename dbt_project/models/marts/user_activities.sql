@@ -35,8 +35,9 @@
       replaces a stored representative (a late copy with a smaller event_id), the pre-hook first
       deletes the stored row (lms_replaced_tracked_activities). A new copy that does not win
       changes nothing.
-  No DELETE, no lookup of stored rows in the usual run: its cost follows the new events, not the
-  table. Should a run fail after its insert but before its watermark is recorded, the next run
+  No DELETE, no lookup of stored rows in the usual run: the earlier copies of the new ids are
+  found with one read of the staged activities' id column (lms_tracked_old_copies, shared with
+  the pre-hook), and every other column is read for the new rows only. Should a run fail after its insert but before its watermark is recorded, the next run
   appends the same rows again: exact duplicates in every column of the sorting key, which the
   ReplacingMergeTree collapses when it merges.
   Sorted by (user_id, created_at, id): per-user reads (user_analytics) hit a key range;
@@ -70,37 +71,40 @@
     ('stg_lms__payment_completed', 'payment', 'user_id', "'course'", 'course_id', "'pay'", '0', no_client, 'completed_at'),
 ] -%}
 
-with
+{%- set tracked_columns = [
+    'id', 'user_id', 'activity_type', 'resource_type', 'resource_id', 'action', 'duration',
+    'client_device_type', 'client_browser', 'client_operating_system', 'client_user_agent',
+    'client_ip_address', 'created_at', 'staged_at',
+] -%}
 {%- if is_incremental() %}
-fresh_tracked as (
-    select id
-    from {{ ref('stg_lms__user_activity') }}
-    where {{ lms_fresh(ref('stg_lms__user_activity')) }}
-),
+{#- the new ids with copies staged before (resolved once, shared with the pre-hook) -#}
+{%- set old_copies = lms_tracked_old_copies() %}
 {%- endif %}
 
+with
+
 tracked as (
-    select
-        id,
-        user_id,
-        activity_type,
-        resource_type,
-        resource_id,
-        action,
-        duration,
-        client_device_type,
-        client_browser,
-        client_operating_system,
-        client_user_agent,
-        client_ip_address,
-        created_at,
-        staged_at
-    from {{ ref('stg_lms__user_activity') }}
     {%- if is_incremental() %}
-    where id in (select id from fresh_tracked)
-    {%- endif %}
+    -- the representative of each new id among its new copies, kept when no earlier copy has a
+    -- smaller event_id (else the stored row stands)
+    select {% for column in tracked_columns %}new.{{ column }} as {{ column }}{{ ', ' if not loop.last }}{% endfor %}
+    from (
+        select {{ tracked_columns | join(', ') }}, event_id
+        from {{ ref('stg_lms__user_activity') }}
+        where {{ lms_fresh(ref('stg_lms__user_activity')) }}
+        order by id, event_id
+        limit 1 by id
+    ) as new
+    left join (
+        select id, old_event_id, toUInt8(1) as has_old_copy from {{ old_copies.sql }}
+    ) as old on old.id = new.id
+    where old.has_old_copy = 0 or new.event_id < old.old_event_id
+    {%- else %}
+    select {{ tracked_columns | join(', ') }}
+    from {{ ref('stg_lms__user_activity') }}
     order by id, event_id
     limit 1 by id
+    {%- endif %}
 ),
 
 activities as (
@@ -119,10 +123,6 @@ activities as (
         toString(client_ip_address) as client_ip_address,
         created_at
     from tracked
-    {%- if is_incremental() %}
-    -- the representative is a new copy (else the stored row stands)
-    where {{ lms_fresh(ref('stg_lms__user_activity')) }}
-    {%- endif %}
     {%- for model_name, activity_type, user_id, resource_type, resource_id, action, duration, client, event_time in derived %}
     union all
     select
