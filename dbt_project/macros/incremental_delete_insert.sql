@@ -15,11 +15,13 @@
     columns of <this>                              -  (lms_columns: one lookup of every table
                                                       per invocation, macros/invocation_cache.sql)
     insert into <this> select from new_data        the same, skipped when new_data is empty
-    drop new_data, drop distributed new_data       drop new_data
-    (and a drop of new_data before the create)     -  (its name holds the invocation id)
+    drop new_data, drop distributed new_data       one drop of every model's new_data at the end
+    (and a drop of new_data before the create)       of the run (lms_drop_at_run_end; a DROP cost
+                                                     10-160 ms per model); none before the create:
+                                                     its name holds the invocation id
 
-  A model with nothing to recompute (no changed key) therefore costs three statements (the
-  CREATE ... AS SELECT, the count, the drop), and
+  A model with nothing to recompute (no changed key) therefore costs two statements (the
+  CREATE ... AS SELECT, the count), and
   none when its compiled SQL carries lms_skip_when_unchanged's marker (macros/changed_sets.sql).
   The node's adapter_response carries `rows_affected` = the rows recomputed (benchmarks read it).
   Columns are matched by name (the model's SELECT may list them in any order; a column the
@@ -49,6 +51,7 @@
     {%- set dest_cols_csv = dest_columns | map(attribute='quoted') | join(', ') -%}
     {%- set on_cluster = on_cluster_clause(existing_relation) | trim -%}
     {%- set delete_bound = (config.get('meta') or {}).get('lms_delete_bound') -%}
+    {%- do lms_drop_at_run_end(new_data_relation) -%}
 
     {%- if on_cluster %}
     {% call statement('main') %}
@@ -101,5 +104,5 @@
             {{ adapter.get_model_query_settings(model) }}
         {% endcall %}
     {%- endif %}
-    {% do adapter.drop_relation(new_data_relation) %}
+    {#- dropped with the run's other new-data tables by the on-run-end hook -#}
 {% endmacro %}

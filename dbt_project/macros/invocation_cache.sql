@@ -67,3 +67,28 @@
     {%- endfor -%}
     {{ return(columns) }}
 {%- endmacro %}
+
+{#
+  lms_drop_at_run_end(relation) -> nothing; the table is dropped by the on-run-end hook
+  lms_drop_run_tables(), with every other table registered in this invocation, in one DROP
+  (per ON CLUSTER clause) instead of one statement per model. Registered when created, so a
+  model that fails after creating it leaves nothing behind either.
+#}
+{% macro lms_drop_at_run_end(relation) -%}
+    {%- set clause = on_cluster_clause(relation, True) | trim -%}
+    {%- do lms_invocation_cache().setdefault('drop_at_run_end', {}).setdefault(clause, []).append(relation | string) -%}
+{%- endmacro %}
+
+{#- The on-run-end hook: drop the tables lms_drop_at_run_end registered (`select 1` if none). -#}
+{% macro lms_drop_run_tables() -%}
+    {%- set groups = lms_invocation_cache().get('drop_at_run_end', {}) if execute else {} -%}
+    {%- set statements = [] -%}
+    {%- for clause, tables in groups.items() if tables -%}
+        {%- do statements.append('drop table if exists ' ~ tables | join(', ') ~ (' ' ~ clause if clause else '')) -%}
+    {%- endfor -%}
+    {#- the hook runs the first; several ON CLUSTER clauses in one run are not expected -#}
+    {%- for statement_sql in statements[1:] -%}
+        {%- do run_query(statement_sql) -%}
+    {%- endfor -%}
+    {{ statements[0] if statements else 'select 1' }}
+{%- endmacro %}
