@@ -8,10 +8,13 @@
         pre_hook=["
             {%- set users = lms_changed_sessions(key='user_id', gap_only=true, inline=true) if is_incremental() else none -%}
             {%- if is_incremental() and not users.empty -%}
+            {%- set rewritten_from = '(select min(created_at) from ' ~ ref('int_page_view_sessions')
+                ~ ' where ' ~ lms_fresh(ref('int_page_view_sessions')) ~ \" and startsWith(session_key, 'gap-'))\" -%}
             {%- set vanished = lms_changed_set(
                 'select id from ' ~ this ~ ' where ' ~ lms_in('user_id', users)
+                ~ ' and start_time >= ' ~ rewritten_from
                 ~ ' and id not in (select session_key from ' ~ ref('int_page_view_sessions')
-                ~ ' where ' ~ lms_in('user_id', users) ~ ')',
+                ~ ' where ' ~ lms_in('user_id', users) ~ ' and created_at >= ' ~ rewritten_from ~ ')',
                 inline=true
             ) -%}
             {%- if not vanished.empty -%}
@@ -33,6 +36,12 @@
   entry_page / exit_page = URL of the first / last page view; utm_source / utm_medium /
   utm_campaign = the entry URL's query parameters (URL-decoded; '' when absent).
   created_at / updated_at are bookkeeping (when the row was first built / last changed).
+
+  The pre-hook deletes the sessions that vanished: gap sessions of the users whose gap rows
+  int_page_view_sessions rewrote, whose key no row holds any more (a late page view bridged
+  them into an earlier session). Their rows were all rewritten since this model's last run, so
+  such a session starts no earlier than the earliest rewritten gap row: both reads start there
+  (sessions by its sort key, int_page_view_sessions by day), not at the users' first day.
 
   Incremental (replace unit: the session, unique_key id): a run recomputes the sessions of the
   int_page_view_sessions rows (re)written since this model's last run (lms_changed_sessions;
