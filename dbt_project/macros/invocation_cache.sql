@@ -79,7 +79,8 @@
     {%- do lms_invocation_cache().setdefault('drop_at_run_end', {}).setdefault(clause, []).append(relation | string) -%}
 {%- endmacro %}
 
-{#- The on-run-end hook: drop the tables lms_drop_at_run_end registered (`select 1` if none). -#}
+{#- The on-run-end hook: drop the tables lms_drop_at_run_end registered (nothing if none: dbt
+    then runs no statement). -#}
 {% macro lms_drop_run_tables() -%}
     {%- set groups = lms_invocation_cache().get('drop_at_run_end', {}) if execute else {} -%}
     {%- set statements = [] -%}
@@ -90,5 +91,5 @@
     {%- for statement_sql in statements[1:] -%}
         {%- do run_query(statement_sql) -%}
     {%- endfor -%}
-    {{ statements[0] if statements else 'select 1' }}
+    {{ statements[0] if statements else '' }}
 {%- endmacro %}

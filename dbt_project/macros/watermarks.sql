@@ -53,11 +53,21 @@
 {%- endmacro %}
 
 {#- on-run-start hooks (dbt_project.yml): the analytics database and the watermarks table. -#}
+{#- The on-run-start hooks render nothing (dbt then runs no statement) when dbt's relation cache,
+    filled at the start of the run, already holds the table. -#}
+{% macro lms_watermarks_table_exists() -%}
+    {%- set relation = lms_watermarks_relation() -%}
+    {{ return(execute and adapter.get_relation(database=relation.database, schema=relation.schema, identifier=relation.identifier) is not none) }}
+{%- endmacro %}
+
 {% macro lms_create_watermarks_database() -%}
+    {%- if not lms_watermarks_table_exists() -%}
     create database if not exists {{ lms_watermarks_relation().schema }} {{ lms_on_cluster() }}
+    {%- endif -%}
 {%- endmacro %}
 
 {% macro lms_create_watermarks_table() -%}
+    {%- if lms_watermarks_table_exists() -%}{{ return('') }}{%- endif -%}
     {%- set relation = lms_watermarks_relation() -%}
     create table if not exists {{ relation }} {{ lms_on_cluster() }}
     (
