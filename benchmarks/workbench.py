@@ -126,10 +126,16 @@ def add_batch(warehouse: DbtHarness, batch: str) -> None:
         )
 
 
-def trial(config: Settings) -> None:
+def base_warehouse(config: Settings) -> tuple[psutil.Process, DbtHarness]:
+    """The gateway and the warehouse, its raw tables back to the base rows."""
     process = gateway(config)
     warehouse = harness(config, WAREHOUSE)
     build_cost.forget_after(warehouse, base_ingested_at(warehouse))
+    return process, warehouse
+
+
+def trial(config: Settings) -> None:
+    process, warehouse = base_warehouse(config)
     seconds = {}
     for label, batch, full_refresh in (
         ("full refresh", None, True),
@@ -191,9 +197,7 @@ def copy_parts(warehouse: DbtHarness, source: str, target: str, *, exact: bool) 
 
 def snapshot(config: Settings) -> None:
     """Full refresh over the base rows, merge, and keep every table's parts."""
-    process = gateway(config)
-    warehouse = harness(config, WAREHOUSE)
-    build_cost.forget_after(warehouse, base_ingested_at(warehouse))
+    process, warehouse = base_warehouse(config)
     timed = build_cost.timed_run(warehouse, process, full_refresh=True)
     print(f"full refresh: {timed.seconds:.1f}s; merged in {build_cost.compact(warehouse):.1f}s")
     build_cost.settle(warehouse)
