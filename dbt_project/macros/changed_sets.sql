@@ -126,9 +126,11 @@
       {{ lms_skip_when_unchanged([changed_courses]) }}
 #}
 {% macro lms_skip_when_unchanged(changed_sets) -%}
-    {%- if execute and is_incremental() -%}{%- do lms_resolve_sets(changed_sets) -%}{%- endif -%}
-    {%- if execute and is_incremental() and changed_sets | rejectattr('empty') | list | length == 0 -%}
-        {{ lms_nothing_changed_marker() }}
+    {%- if execute and is_incremental() -%}
+        {%- do lms_resolve_sets(changed_sets) -%}
+        {%- if changed_sets | rejectattr('empty') | list | length == 0 -%}
+            {{ lms_nothing_changed_marker() }}
+        {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
 

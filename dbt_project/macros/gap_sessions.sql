@@ -10,14 +10,13 @@
       gap as ({{ lms_gap_sessions("select user_id, event_id, id, created_at from ... where session_id = ''") }})
 #}
 {% macro lms_gap_sessions(page_views_sql, carry=[]) -%}
-    {%- set extra = carry | list -%}
     {#- the inner queries keep the input's columns; created_at is one of them already -#}
-    {%- set inner_extra = extra | reject('in', ['user_id', 'event_id', 'id', 'created_at']) | list -%}
+    {%- set inner_extra = carry | reject('in', ['user_id', 'event_id', 'id', 'created_at']) | list -%}
     {%- set up_to_this_one = 'partition by user_id order by created_at, id, event_id rows between unbounded preceding and current row' -%}
     select
         user_id,
         event_id,
-        {{ lms_gap_session_key('user_id', 'first_value(id) over (partition by user_id, session_number order by created_at, id, event_id rows between unbounded preceding and unbounded following)') }} as session_key{% for column in extra %}, {{ column }}{% endfor %}
+        {{ lms_gap_session_key('user_id', 'first_value(id) over (partition by user_id, session_number order by created_at, id, event_id rows between unbounded preceding and unbounded following)') }} as session_key{% for column in carry %}, {{ column }}{% endfor %}
     from (
         select user_id, event_id, id, created_at{% for column in inner_extra %}, {{ column }}{% endfor %},
             sum(toUInt64(starts_session)) over ({{ up_to_this_one }}) as session_number
