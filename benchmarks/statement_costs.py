@@ -3,7 +3,7 @@
 dbt-clickhouse logs every statement (`On <node>: <sql>`) and its duration (`SQL status: ...
 in <s> seconds`) at debug level. This sums them for one invocation of the log: per kind of
 statement (the model's query into the temp table, DELETEs, changed-set queries at compile
-time, watermark post-hooks, column lookups, DDL, ...) and per model, slowest first. With
+time, the watermarks recorded at the run end, column lookups, DDL, ...) and per model, slowest first. With
 `--model NAME` it lists that model's statements one by one.
 
 Durations are wall seconds seen by dbt; with more than one dbt thread, statements overlap and
@@ -48,7 +48,7 @@ class Statement:
         target = sql.split("(", 1)[0]
         if sql.startswith("insert into"):
             if "dbt_watermarks" in target:
-                return "watermark post-hook"
+                return "watermarks (run end)"
             if "__dbt_new_data" in target:
                 return "model query into the temp table"
             if "__dbt_new_data" in sql:

@@ -176,21 +176,25 @@
 {%- endmacro %}
 
 {#
-  lms_session_rows(changed_sessions) -> the condition selecting the int_page_view_sessions rows
-  of a changed set of sessions (lms_changed_sessions): `session_key in <set>`, bounded below by
-  the earliest page view of those sessions. The bound is a scalar subquery over two narrow
-  columns; with it the read of every other column skips the days before it (the model is sorted
-  by day first, and a session's page views sit together in time), so it follows the changed
-  sessions, not the table. `0` for an empty set.
+  lms_session_rows(changed_sessions, column='session_key') -> the condition selecting the rows
+  of a changed set of sessions (lms_changed_sessions): `<column> in <set>`, bounded below by
+  the earliest page view of those sessions (a scalar subquery over two narrow columns of
+  int_page_view_sessions). `0` for an empty set. A page view's created_at never changes, and a
+  page view stored under a session of the set is in the set now or was re-keyed since (its new
+  session is then in the set too), so every row of those sessions, stored or recomputed, meets
+  the bound. On int_page_view_sessions (sorted by day first; a session's page views sit
+  together in time) it makes the read of every other column skip the days before it, so the
+  read follows the changed sessions, not the table; page_views, sorted by day first too,
+  passes column='session_id' to find its stored rows of those sessions.
       where {{ lms_session_rows(changed_sessions) }}
 #}
-{% macro lms_session_rows(changed_sessions) -%}
+{% macro lms_session_rows(changed_sessions, column='session_key') -%}
     {%- if changed_sessions.empty -%}0{%- else -%}
     created_at >= (
         select min(created_at)
         from {{ ref('int_page_view_sessions') }}
         where session_key in {{ changed_sessions.sql }}
     )
-    and session_key in {{ changed_sessions.sql }}
+    and {{ column }} in {{ changed_sessions.sql }}
     {%- endif -%}
 {%- endmacro %}

@@ -1,8 +1,8 @@
 {#
   lms_delete_replaced(key, replaced_sql) -> pre-hook SQL for an append-only incremental model
   whose few rows may be replaced: `delete from {{ this }} where <key> in (<the keys>)`, where the
-  keys are those `replaced_sql` selects (resolved once with lms_changed_set), or `select 1` when
-  there is none, in a full refresh, and at parse time. The model then appends every row it
+  keys are those `replaced_sql` selects (resolved once with lms_changed_set), or nothing (dbt
+  then runs no statement) when there is none, in a full refresh, and at parse time. The model then appends every row it
   recomputes: the replaced ones and the new ones.
 
   For a model that mostly appends (an event-grain table fed by exact deltas, macros/watermarks.sql)
@@ -11,10 +11,10 @@
       pre_hook=["{{ lms_delete_replaced('id', lms_replaced_tracked_activities()) }}"]
 #}
 {% macro lms_delete_replaced(key, replaced_sql) -%}
-    {%- if not execute or not is_incremental() -%}{{ return('select 1') }}{%- endif -%}
+    {%- if not execute or not is_incremental() -%}{{ return('') }}{%- endif -%}
     {#- inlined: a mutation's predicate cannot read a temporary table -#}
     {%- set replaced = lms_changed_set(replaced_sql, inline=true) -%}
-    {%- if replaced.empty -%}{{ return('select 1') }}{%- endif -%}
+    {%- if replaced.empty -%}{{ return('') }}{%- endif -%}
     delete from {{ this }} where {{ lms_in(key, replaced) }}
 {%- endmacro %}
 

@@ -4,8 +4,9 @@
         incremental_strategy='delete+insert',
         unique_key='id',
         engine=lms_engine('ReplacingMergeTree(updated_at)'),
-        order_by='(user_id, created_at, id)',
-        partition_by='toYYYYMM(created_at)',
+        order_by='(toDate(created_at), created_at, id)',
+        partition_by='toMonday(created_at)',
+        meta={'lms_delete_bound': 'created_at'},
     )
 }}
 {#-
@@ -24,6 +25,14 @@
   (lms_changed_sessions). Rows never disappear, so delete+insert by id is exact. Only new or
   changed rows are written: a row recomputed unchanged keeps its stored copy and its updated_at
   (bookkeeping: the last run that changed it).
+
+  Sorted by time first and partitioned by week, as reports read it (by period) and as a run
+  changes it (the page views of recent sessions): the stored rows of the changed sessions are
+  found from their earliest page view on (lms_session_rows), and the DELETE of the replaced
+  rows, bounded the same way (meta lms_delete_bound: a page view's created_at never changes),
+  rewrites only the parts of the weeks it touches. A lightweight DELETE rewrites the row mask of
+  every part holding a deleted row: at 5M events 0.13 s for one row of a month's part, the
+  replaced page views of a +1% run 0.22-0.28 s in the month's part, 0.06-0.07 s in the week's.
 -#}
 
 
@@ -109,7 +118,7 @@ left join (
     from {{ this }}
     -- the stored rows of the recomputed sessions (a page view whose session was re-keyed is
     -- not found: it changed, and is written)
-    where {{ lms_in('session_id', changed_sessions) }}
+    where {{ lms_session_rows(changed_sessions, column='session_id') }}
     group by id
 ) as previous on recomputed.id = previous.id
 where previous.present = 0
