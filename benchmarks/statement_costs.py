@@ -3,8 +3,8 @@
 dbt-clickhouse logs every statement (`On <node>: <sql>`) and its duration (`SQL status: ...
 in <s> seconds`) at debug level. This sums them for one invocation of the log: per kind of
 statement (the model's query into the temp table, DELETEs, changed-set queries at compile
-time, the watermarks recorded at the run end, column lookups, DDL, ...) and per model, slowest first. With
-`--model NAME` it lists that model's statements one by one.
+time, the watermarks recorded at the run end, column lookups, DDL, ...) and per model, slowest
+first. With `--model NAME` it lists that model's statements one by one.
 
 Durations are wall seconds seen by dbt; with more than one dbt thread, statements overlap and
 their sum exceeds the run's wall clock (run with `--threads 1` to make them add up). What is
