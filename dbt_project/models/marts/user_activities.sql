@@ -6,10 +6,16 @@
         order_by='(user_id, created_at, id)',
         partition_by='toYYYYMM(created_at)',
         pre_hook=["{{ lms_delete_replaced('id', lms_replaced_tracked_activities()) }}"],
-        projections=[{
-            'name': 'user_days',
-            'query': 'select user_id, toDate(created_at), min(created_at), max(created_at) group by user_id, toDate(created_at)',
-        }],
+        projections=[
+            {
+                'name': 'user_days',
+                'query': 'select user_id, toDate(created_at), min(created_at), max(created_at) group by user_id, toDate(created_at)',
+            },
+            {
+                'name': 'user_types',
+                'query': 'select user_id, activity_type, created_at order by activity_type, user_id, created_at',
+            },
+        ],
         settings={
             'deduplicate_merge_projection_mode': 'rebuild',
             'lightweight_mutation_projection_mode': 'rebuild',
@@ -43,9 +49,14 @@
   Sorted by (user_id, created_at, id): per-user reads (user_analytics) hit a key range;
   partitions by month prune time ranges. The projection user_days keeps each user's first and
   last activity per day (about 1 row for 24 at 5M events): user_analytics' active days read it
-  instead of every activity. ClickHouse maintains it on insert, merge (the ReplacingMergeTree's
-  deduplication) and the pre-hook's DELETE ('rebuild' settings). A warehouse built before it
-  needs `--full-refresh --select user_activities` to have it (queries are exact without it).
+  instead of every activity. The projection user_types, (user_id, activity_type, created_at)
+  sorted by activity type, serves user_analytics' forum posts and comments (1% of the rows) of
+  the users it recomputes: a +1% run's users touch every granule of the table's user-first
+  order (at 5M events that branch read 0.16 s of CPU, 0.02 s from the projection; the whole
+  query 0.43-0.47 -> 0.28-0.30 s). ClickHouse maintains both on insert, merge (the
+  ReplacingMergeTree's deduplication) and the pre-hook's DELETE ('rebuild' settings). A
+  warehouse built before them needs `--full-refresh --select user_activities` to have them
+  (queries are exact without them).
   The low-cardinality columns are stored as LowCardinality(String) (user_analytics filters
   activity_type over the whole table).
 -#}

@@ -189,7 +189,7 @@ facts as (
     from {{ ref('stg_lms__assignment_graded') }}
     group by user_id, assignment_id
     union all
-    -- forum posts and comments (about 1% of activities)
+    -- forum posts and comments (about 1% of activities: user_activities' projection user_types)
     select user_id, 'activity', created_at, 0.0, toString(activity_type)
     from {{ ref('user_activities') }}
     where activity_type in ('forum_post', 'comment')
