@@ -2,8 +2,8 @@
   lms_delete_replaced(key, replaced_sql) -> pre-hook SQL for an append-only incremental model
   whose few rows may be replaced: `delete from {{ this }} where <key> in (<the keys>)`, where the
   keys are those `replaced_sql` selects (resolved once with lms_changed_set), or nothing (dbt
-  then runs no statement) when there is none, in a full refresh, and at parse time. The model then appends every row it
-  recomputes: the replaced ones and the new ones.
+  then runs no statement) when there is none, in a full refresh, and at parse time. The model
+  then appends every row it recomputes: the replaced ones and the new ones.
 
   For a model that mostly appends (an event-grain table fed by exact deltas, macros/watermarks.sql)
   this replaces delete+insert's DELETE by key of every recomputed row: a lightweight DELETE is a

@@ -195,8 +195,9 @@
   the first run). Call it only when `execute`.
   The first model of an invocation that asks reads what every model recorded, with one query,
   and the invocation keeps it (lms_invocation_cache): the run's watermarks are written only at
-  its end (lms_record_run_watermarks), so what was read holds for every model of the run. A model's compilation and hooks
-  read their watermarks several times; one query per model cost 27 statements in a +1% run.
+  its end (lms_record_run_watermarks), so what was read holds for every model of the run. A
+  model's compilation and hooks read their watermarks several times; one query per model cost
+  27 statements in a +1% run.
 #}
 {% macro lms_recorded_watermarks() -%}
     {%- set cache = lms_invocation_cache() -%}
