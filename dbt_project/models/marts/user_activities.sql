@@ -57,8 +57,8 @@
   ReplacingMergeTree's deduplication) and the pre-hook's DELETE ('rebuild' settings). A
   warehouse built before them needs `--full-refresh --select user_activities` to have them
   (queries are exact without them).
-  The low-cardinality columns are stored as LowCardinality(String) (user_analytics filters
-  activity_type over the whole table).
+  The low-cardinality columns are stored as LowCardinality(String) (reports group and filter
+  by activity_type; user_analytics reads it from the projection user_types).
 -#}
 {%- set no_client = ["''", "''", "''", "''", "''"] -%}
 {#- one derived row per domain event: (staging model, activity_type, user_id, resource_type,
