@@ -183,18 +183,17 @@
   page view stored under a session of the set is in the set now or was re-keyed since (its new
   session is then in the set too), so every row of those sessions, stored or recomputed, meets
   the bound. On int_page_view_sessions (sorted by day first; a session's page views sit
-  together in time) it makes the read of every other column skip the days before it, so the
-  read follows the changed sessions, not the table; page_views, sorted by day first too,
-  passes column='session_id' to find its stored rows of those sessions.
+  together in time) the bound, stated on days too (lms_since), skips the days before it, so
+  the read follows the changed sessions, not the table (sessions, +1% at 5M events: 8 of 230
+  granules); page_views, sorted by day first too, passes column='session_id' to find its
+  stored rows of those sessions. The scalar subquery itself still reads session_key for
+  every day (~40 ms of CPU).
       where {{ lms_session_rows(changed_sessions) }}
 #}
 {% macro lms_session_rows(changed_sessions, column='session_key') -%}
     {%- if changed_sessions.empty -%}0{%- else -%}
-    created_at >= (
-        select min(created_at)
-        from {{ ref('int_page_view_sessions') }}
-        where session_key in {{ changed_sessions.sql }}
-    )
+    {{ lms_since('created_at', '(select min(created_at) from ' ~ ref('int_page_view_sessions')
+        ~ ' where session_key in ' ~ changed_sessions.sql ~ ')') }}
     and {{ column }} in {{ changed_sessions.sql }}
     {%- endif -%}
 {%- endmacro %}

@@ -80,7 +80,7 @@
         select user_id, event_id, session_key as stored_session_key, toUInt8(1) as stored
         from {{ this }}
         where {{ lms_in('user_id', gap_users) }}
-          and created_at >= (select min(created_at) from {{ touched_gap_rows.sql }})
+          and {{ lms_since('created_at', '(select min(created_at) from ' ~ touched_gap_rows.sql ~ ')') }}
     ) as stored
         on stored.user_id = touched.user_id and stored.event_id = touched.event_id
     where stored.stored = 0 or stored.stored_session_key != touched.session_key

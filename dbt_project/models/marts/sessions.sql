@@ -14,7 +14,7 @@
                 'select id from ' ~ this ~ ' where ' ~ lms_in('user_id', users)
                 ~ ' and start_time >= ' ~ rewritten_from
                 ~ ' and id not in (select session_key from ' ~ ref('int_page_view_sessions')
-                ~ ' where ' ~ lms_in('user_id', users) ~ ' and created_at >= ' ~ rewritten_from ~ ')',
+                ~ ' where ' ~ lms_in('user_id', users) ~ ' and ' ~ lms_since('created_at', rewritten_from) ~ ')',
                 inline=true
             ) -%}
             {%- if not vanished.empty -%}
