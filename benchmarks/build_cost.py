@@ -199,7 +199,7 @@ def own_heap() -> Iterator[None]:
     """Keep the objects this process holds before a timed run out of that run's collections.
 
     dbt runs in this process, after the events were generated and after earlier invocations,
-    each of which leaves 25-35k objects behind: a full garbage collection inside a timed run
+    each of which leaves 20-35k objects behind: a full garbage collection inside a timed run
     walked all of them and stopped both dbt threads for 0.53 s (a +10k run at 5M events: its
     page_views and int_learner_course_items took 0.7-0.9 s instead of 0.2-0.4 s). In production
     each dbt run is a process of its own (dagster-dbt starts `dbt build`) that holds none of
